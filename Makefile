@@ -1,0 +1,74 @@
+# Buy with Prime serverless integration: every developer and CI command.
+# `make test` is what CI runs (.ci/run). Virtual environments are created on first use.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+SAM_VENV  := .venv-sam
+BIN       := $(VENV)/bin
+SAM       := $(SAM_VENV)/bin/sam
+ENV       ?= default
+# sam build needs a python3.13 first on PATH (it checks the runtime's binary).
+SAM_PATH  := PATH="$(CURDIR)/$(BIN):$$PATH"
+EVENTS    := $(filter-out env,$(basename $(notdir $(wildcard events/*.json))))
+
+.PHONY: help install lint format typecheck unit validate build test deploy clean $(addprefix invoke-,$(EVENTS))
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@echo "  invoke-NAME    one per sample in events/: $(EVENTS)"
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed ## create both virtual environments
+
+$(VENV)/.installed: requirements/dev.txt src/requirements.txt
+	@py=$$(scripts/find-python313.sh); [ -x $(BIN)/python ] || "$$py" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt
+	@py=$$(scripts/find-python313.sh); [ -x $(SAM_VENV)/bin/python ] || "$$py" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	@touch $@
+
+lint: $(VENV)/.installed ## ruff (lint + format check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(VENV)/.installed ## mypy --strict over src/ and sandbox/
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed ## pytest (unit and integration tests, moto + local Buy with Prime sandbox)
+	$(BIN)/pytest
+
+validate: install ## sam validate --lint and cfn-lint
+	$(SAM) validate --lint
+	$(BIN)/cfn-lint template.yaml
+
+build: install ## sam build (no container) into .aws-sam/
+	$(SAM_PATH) $(SAM) build
+
+test: lint typecheck unit validate build ## everything CI runs
+
+deploy: build ## deploy ENV=default|dev|prod (guided the first time an environment has no region)
+	@region=$$($(BIN)/python -c 'import sys,tomllib; c=tomllib.load(open("samconfig.toml","rb")); print(c.get(sys.argv[1],{}).get("deploy",{}).get("parameters",{}).get("region",""))' $(ENV)); \
+	if [ -z "$$region" ]; then $(SAM) deploy --guided --config-env $(ENV); else $(SAM) deploy --config-env $(ENV); fi
+
+# sam local invoke needs Docker; without it the same event runs in-process against moto.
+invoke-%: install events/%.json ## invoke the OAuth function with events/NAME.json
+	@if docker info >/dev/null 2>&1; then \
+	  $(SAM_PATH) $(SAM) local invoke OAuthFunction -e events/$*.json --env-vars events/env.json; \
+	else \
+	  echo "(no container runtime: running events/$*.json in-process against moto instead of sam local invoke)"; \
+	  $(BIN)/python scripts/invoke_local.py events/$*.json; \
+	fi
+
+clean: ## remove build output, caches and virtual environments
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""The OAuth app-install flow behind API Gateway: Launch, Install, Settings, Uninstall, Health."""

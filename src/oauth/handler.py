@@ -1,0 +1,102 @@
+"""Lambda entry point of the OAuth function: routes API Gateway HTTP API (payload 2.0) events.
+
+Kept light on purpose (a merchant waits on the OAuth redirect): each route imports what it needs
+on first use, and `/health` touches neither AWS nor Buy with Prime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from oauth import routes
+from oauth.dependencies import Dependencies
+from oauth.flow import Refusal
+from oauth.http import BadRequestError, HttpRequest, json_response
+from shared.errors import ConfigurationError
+from shared.observability import count_with_reason, logger, metrics
+
+Route = Callable[[HttpRequest, Dependencies], dict[str, Any]]
+
+ROUTES: dict[str, tuple[str, Route]] = {
+    "/launch": ("GET", routes.launch),
+    "/install": ("GET", routes.install),
+    "/settings": ("GET", routes.settings),
+    "/uninstall": ("POST", routes.uninstall),
+    "/health": ("GET", routes.health),
+}
+BROWSER_ROUTES = {"/launch", "/install", "/settings"}
+
+_dependencies: Dependencies | None = None
+
+
+def dependencies() -> Dependencies:
+    global _dependencies
+    if _dependencies is None:
+        _dependencies = Dependencies()
+    return _dependencies
+
+
+def reset_dependencies(replacement: Dependencies | None = None) -> None:
+    """For tests and the local stack: start from fresh collaborators (or given ones)."""
+    global _dependencies
+    _dependencies = replacement
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, dependencies())
+
+
+def handle(event: dict[str, Any], deps: Dependencies) -> dict[str, Any]:
+    path = str(event.get("rawPath") or "/")
+    logger.append_keys(route=path)
+    try:
+        request = HttpRequest.from_event(event)
+        method, route = ROUTES.get(path, ("", None))  # type: ignore[arg-type]
+        if route is None:
+            raise Refusal(404, "unknown_route", "Not found.")
+        if request.method != method:
+            raise Refusal(405, "method_not_allowed", f"Use {method} for this URL.")
+        return route(request, deps)
+    except Refusal as refusal:
+        return _refused(path, refusal, deps, allow=ROUTES.get(path, ("",))[0])
+    except BadRequestError as error:
+        return _refused(path, Refusal(400, "bad_request", str(error)), deps)
+    except ConfigurationError as error:
+        logger.error("configuration error", extra={"problem": str(error)})
+        return _failure(path, 500, "configuration", "The app is not configured correctly yet. Please contact its developer.")
+    except Exception as error:  # noqa: BLE001 - map upstream failures to a clear, non-leaking page
+        from shared.buy_with_prime import BuyWithPrimeError
+
+        if isinstance(error, BuyWithPrimeError) and not error.transient:
+            logger.warning("Buy with Prime refused the request", extra={"problem": type(error).__name__})
+            return _failure(path, 400, "upstream_refused", "Buy with Prime did not accept this sign-in. Start again from Launch.", deps)
+        if isinstance(error, BuyWithPrimeError):
+            logger.warning("Buy with Prime unavailable", extra={"problem": str(error)})
+            return _failure(path, 502, "upstream_unavailable", "Buy with Prime could not be reached. Please try again from Launch.", deps)
+        logger.exception("unexpected error")
+        return _failure(path, 500, "internal", "Something went wrong on our side. Please try again later.")
+
+
+def _refused(path: str, refusal: Refusal, deps: Dependencies, allow: str = "") -> dict[str, Any]:
+    logger.warning("request refused", extra={"reason": refusal.reason, "status": refusal.status})
+    count_with_reason("Refusals", refusal.reason)
+    answer = _page(path, refusal.status, refusal.reason, refusal.message, deps)
+    if refusal.status == 405 and allow:
+        answer["headers"]["Allow"] = allow
+    return answer
+
+
+def _failure(path: str, status: int, reason: str, message: str, deps: Dependencies | None = None) -> dict[str, Any]:
+    count_with_reason("Failures", reason)
+    return _page(path, status, reason, message, deps)
+
+
+def _page(path: str, status: int, reason: str, message: str, deps: Dependencies | None) -> dict[str, Any]:
+    if path not in BROWSER_ROUTES:
+        return json_response(status, {"error": reason, "message": message})
+    from oauth import pages
+
+    return pages.refusal(status, message, "/launch" if path == "/install" and status != 404 else None)

@@ -1,0 +1,108 @@
+"""One function per route: parse the request, call the flow, shape the response."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from oauth import flow, pages
+from oauth.dependencies import Dependencies
+from oauth.http import HttpRequest, json_response, redirect
+from shared.observability import count, logger
+
+
+def base_url(request: HttpRequest, deps: Dependencies) -> str:
+    """The public origin the URLs were registered under (custom domain or the API's own)."""
+    return deps.settings.public_base_url or f"https://{request.domain_name}"
+
+
+def _verified_installation(request: HttpRequest, deps: Dependencies) -> tuple[str, int | None]:
+    from oauth.verification import VerificationError
+
+    try:
+        verified = deps.verifier.verify(request, base_url(request, deps))
+    except VerificationError as error:
+        status = 401 if error.reason == "missing_token" else 403
+        raise flow.Refusal(status, error.reason, "This request could not be verified as coming from Buy with Prime.") from None
+    logger.append_keys(installation_id=verified.installation_id)
+    return verified.installation_id, verified.issued_at
+
+
+def launch(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+    origin = base_url(request, deps)
+    started = flow.launch(
+        states=deps.states,
+        credentials=deps.credentials.get(),
+        authorize_url=deps.settings.bwp_authorize_url,
+        install_url=f"{origin}/install",
+        ttl_seconds=deps.settings.oauth_state_ttl_seconds,
+        now=int(time.time()),
+    )
+    count("Launches")
+    return redirect(started.authorize_url, cookies=[started.binding_cookie])
+
+
+def install(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+    installation_id, _ = _verified_installation(request, deps)
+    code = request.query.get("code")
+    if not code:
+        raise flow.Refusal(400, "missing_code", "The request has no authorization code. Start again from Launch.")
+    now = int(time.time())
+    pending = flow.claim_pending_authorization(
+        states=deps.states, state=request.query.get("state"), binding_nonce=request.cookies.get(flow.BINDING_COOKIE), now=now
+    )
+    flow.install(
+        installations=deps.installations,
+        client=deps.buy_with_prime,
+        credentials=deps.credentials.get(),
+        pending=pending,
+        installation_id=installation_id,
+        code=code,
+        install_url=f"{base_url(request, deps)}/install",
+        now=now,
+    )
+    deps.tokens.forget(installation_id)
+    count("Installs")
+    logger.info("installation stored")
+    clear_cookie = f"{flow.BINDING_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
+    if deps.settings.post_install_redirect_url:
+        return redirect(deps.settings.post_install_redirect_url, cookies=[clear_cookie])
+    return pages.installed(installation_id, cookies=[clear_cookie])
+
+
+def settings(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+    installation_id, _ = _verified_installation(request, deps)
+    installation = flow.find_installation(installations=deps.installations, installation_id=installation_id)
+    return pages.settings(installation, _token_health(installation_id, deps), f"{base_url(request, deps)}/launch")
+
+
+def _token_health(installation_id: str, deps: Dependencies) -> str:
+    """Ask the token service (refreshing if due) rather than trusting the stored status alone."""
+    from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
+
+    try:
+        deps.tokens.access_token(installation_id)
+    except InstallationNotFoundError:
+        return "none"
+    except ReauthorizationRequiredError:
+        return "needs_reauthorization"
+    except Exception:  # noqa: BLE001 - a transient failure must not break the settings page
+        logger.warning("token health could not be checked", exc_info=True)
+        return "unavailable"
+    return "healthy"
+
+
+def uninstall(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+    installation_id, issued_at = _verified_installation(request, deps)
+    now = int(time.time())
+    outcome = flow.uninstall(
+        installations=deps.installations, installation_id=installation_id, requested_at=issued_at or now, now=now
+    )
+    deps.tokens.forget(installation_id)
+    count("Uninstalls")
+    logger.info("uninstall processed", extra={"outcome": outcome.value})
+    return json_response(200, {"status": outcome.value})
+
+
+def health(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+    return json_response(200, {"status": "ok"})

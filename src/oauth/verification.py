@@ -1,0 +1,104 @@
+"""Buy with Prime's `verification-token`: an ES256 JWT whose `requestHash` claim binds it to the
+exact URL (and body) of the request that carries it.
+
+requestHash = hex(SHA-256(URL + bodyHash)), where URL is scheme://host + raw path + raw query as
+received, cut just before the `?` or `&` that precedes `verification-token=`, and bodyHash is
+hex(SHA-256(raw body)) or "" when there is no body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from oauth.http import HttpRequest
+from shared.errors import ConfigurationError
+
+TOKEN_PARAMETER = "verification-token"
+ALGORITHMS = ["ES256"]  # pinned: never "none", never HS*
+
+
+class VerificationError(Exception):
+    """The request is not a genuine Buy with Prime call; `reason` is a short fixed code."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    installation_id: str
+    issued_at: int | None
+
+
+def received_url(base_url: str, raw_path: str, raw_query: str) -> str:
+    """The URL the hash covers: everything before the `verification-token` parameter."""
+    url = base_url + raw_path
+    marker = f"{TOKEN_PARAMETER}="
+    if not raw_query or raw_query.startswith(marker):
+        return url
+    position = raw_query.find(f"&{marker}")
+    return f"{url}?{raw_query if position == -1 else raw_query[:position]}"
+
+
+def request_hash(url: str, body: bytes) -> str:
+    body_hash = hashlib.sha256(body).hexdigest() if body else ""
+    return hashlib.sha256((url + body_hash).encode("utf-8")).hexdigest()
+
+
+def token_of(request: HttpRequest) -> str | None:
+    """The query parameter first, failing that the header of the same name."""
+    return request.query.get(TOKEN_PARAMETER) or request.headers.get(TOKEN_PARAMETER) or None
+
+
+class RequestVerifier:
+    def __init__(self, public_key_pem: str, *, leeway_seconds: int = 60, clock: Callable[[], float] = time.time) -> None:
+        try:
+            key = load_pem_public_key(public_key_pem.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ConfigurationError("BWP_VERIFICATION_PUBLIC_KEY: not a valid public key in PEM form") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise ConfigurationError("BWP_VERIFICATION_PUBLIC_KEY: must be an EC P-256 public key")
+        self._key = key
+        self._leeway = leeway_seconds
+        self._clock = clock
+
+    def verify(self, request: HttpRequest, base_url: str) -> VerifiedRequest:
+        token = token_of(request)
+        if not token:
+            raise VerificationError("missing_token")
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=ALGORITHMS,
+                leeway=self._leeway,
+                options={"verify_aud": False, "verify_iss": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise VerificationError("expired_token") from None
+        except jwt.ImmatureSignatureError:
+            raise VerificationError("token_not_yet_valid") from None
+        except jwt.PyJWTError:
+            raise VerificationError("invalid_token") from None
+        installation_id = claims.get("installationId")
+        expected_hash = claims.get("requestHash")
+        if not isinstance(installation_id, str) or not installation_id.strip() or len(installation_id) > 256:
+            raise VerificationError("invalid_token")
+        if not isinstance(expected_hash, str):
+            raise VerificationError("invalid_token")
+        url = received_url(base_url, request.raw_path, request.raw_query)
+        if not hmac.compare_digest(request_hash(url, request.body), expected_hash.lower()):
+            raise VerificationError("request_hash_mismatch")
+        issued_at = claims.get("iat")
+        return VerifiedRequest(
+            installation_id=installation_id,
+            issued_at=int(issued_at) if isinstance(issued_at, int | float) else None,
+        )

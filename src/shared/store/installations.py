@@ -1,0 +1,204 @@
+"""Installations and their tokens: one item per installation, every change a conditional write."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from shared.models import Installation, InstallationStatus, TokenSet
+from shared.store.keys import (
+    TTL_ATTRIBUTE,
+    Item,
+    get_n,
+    get_s,
+    installation_key,
+    is_conditional_check_failure,
+    n,
+    s,
+)
+
+# An uninstalled installation's tombstone (no tokens) is kept this long for audit, then expires.
+UNINSTALLED_RETENTION_SECONDS = 90 * 24 * 3600
+
+
+class UninstallOutcome(StrEnum):
+    UNINSTALLED = "uninstalled"
+    ALREADY_UNINSTALLED = "already_uninstalled"
+    NOT_FOUND = "not_found"
+    NEWER_INSTALLATION_KEPT = "newer_installation_kept"
+
+
+class InstallationStore:
+    """`client` is a boto3 DynamoDB client; the store never builds its own."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, installation_id: str) -> Installation | None:
+        answer = self._client.get_item(
+            TableName=self._table, Key=installation_key(installation_id), ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return None if item is None else _installation(installation_id, item)
+
+    def save_installation(self, installation_id: str, tokens: TokenSet, now: int) -> None:
+        """Store a new (or re-)installation; replaces whatever was there, lease and tombstone included."""
+        item: Item = {
+            **installation_key(installation_id),
+            "installation_id": s(installation_id),
+            "status": s(InstallationStatus.ACTIVE.value),
+            "installed_at": n(now),
+            "updated_at": n(now),
+            **_token_attributes(tokens, now),
+        }
+        self._client.put_item(TableName=self._table, Item=item)
+
+    def acquire_refresh_lease(
+        self, installation_id: str, owner: str, refresh_token: str, now: int, lease_seconds: int
+    ) -> bool:
+        """Take the per-installation refresh lease if it is free (or stale) and nobody refreshed since."""
+        return self._conditional_update(
+            installation_id,
+            update="SET lease_owner = :owner, lease_expires_at = :until",
+            condition=(
+                "refresh_token = :rt AND #status = :active"
+                " AND (attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)"
+            ),
+            values={
+                ":owner": s(owner),
+                ":until": n(now + lease_seconds),
+                ":rt": s(refresh_token),
+                ":active": s(InstallationStatus.ACTIVE.value),
+                ":now": n(now),
+            },
+        )
+
+    def store_refreshed_tokens(self, installation_id: str, old_refresh_token: str, tokens: TokenSet, now: int) -> bool:
+        """Write the new pair atomically, only if nobody stored a newer refresh token meanwhile."""
+        attributes = _token_attributes(tokens, now)
+        return self._conditional_update(
+            installation_id,
+            update=(
+                "SET access_token = :at, refresh_token = :new_rt, access_token_expires_at = :exp,"
+                " updated_at = :now REMOVE lease_owner, lease_expires_at"
+            ),
+            condition="refresh_token = :old_rt",
+            values={
+                ":at": attributes["access_token"],
+                ":new_rt": attributes["refresh_token"],
+                ":exp": attributes["access_token_expires_at"],
+                ":now": n(now),
+                ":old_rt": s(old_refresh_token),
+            },
+        )
+
+    def release_refresh_lease(self, installation_id: str, owner: str) -> bool:
+        return self._conditional_update(
+            installation_id,
+            update="REMOVE lease_owner, lease_expires_at",
+            condition="lease_owner = :owner",
+            values={":owner": s(owner)},
+        )
+
+    def mark_needs_reauthorization(
+        self, installation_id: str, owner: str, old_refresh_token: str, reason: str, now: int
+    ) -> bool:
+        """Stop refreshing a rejected refresh token; only the lease holder of that token may say so."""
+        return self._conditional_update(
+            installation_id,
+            update=(
+                "SET #status = :reauth, reauthorization_reason = :reason, updated_at = :now"
+                " REMOVE access_token, access_token_expires_at, lease_owner, lease_expires_at"
+            ),
+            condition="refresh_token = :old_rt AND lease_owner = :owner",
+            values={
+                ":reauth": s(InstallationStatus.NEEDS_REAUTHORIZATION.value),
+                ":reason": s(reason),
+                ":now": n(now),
+                ":old_rt": s(old_refresh_token),
+                ":owner": s(owner),
+            },
+        )
+
+    def uninstall(self, installation_id: str, requested_at: int, now: int) -> UninstallOutcome:
+        """Forget the tokens of an installation made no later than the uninstall request.
+
+        A re-installation stored after the request was issued is left untouched, so a late or
+        repeated uninstall call can never remove a newer installation's tokens.
+        """
+        done = self._conditional_update(
+            installation_id,
+            update=(
+                "SET #status = :uninstalled, uninstalled_at = :now, updated_at = :now, #ttl = :expires"
+                " REMOVE access_token, refresh_token, access_token_expires_at, lease_owner, lease_expires_at,"
+                " reauthorization_reason"
+            ),
+            condition="attribute_exists(pk) AND installed_at <= :requested AND #status <> :uninstalled",
+            values={
+                ":uninstalled": s(InstallationStatus.UNINSTALLED.value),
+                ":now": n(now),
+                ":expires": n(now + UNINSTALLED_RETENTION_SECONDS),
+                ":requested": n(requested_at),
+            },
+            names={"#ttl": TTL_ATTRIBUTE},
+        )
+        if done:
+            return UninstallOutcome.UNINSTALLED
+        current = self.get(installation_id)
+        if current is None:
+            return UninstallOutcome.NOT_FOUND
+        if current.status is InstallationStatus.UNINSTALLED:
+            return UninstallOutcome.ALREADY_UNINSTALLED
+        return UninstallOutcome.NEWER_INSTALLATION_KEPT
+
+    def _conditional_update(
+        self,
+        installation_id: str,
+        *,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        attribute_names = {"#status": "status", **(names or {})}
+        used = {k: v for k, v in attribute_names.items() if k in update or k in condition}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=installation_key(installation_id),
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+                ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": used} if used else {}),
+            )
+        except Exception as error:
+            if is_conditional_check_failure(error):
+                return False
+            raise
+        return True
+
+
+def _token_attributes(tokens: TokenSet, now: int) -> Item:
+    return {
+        "access_token": s(tokens.access_token.get_secret_value()),
+        "refresh_token": s(tokens.refresh_token.get_secret_value()),
+        "access_token_expires_at": n(now + tokens.expires_in),
+    }
+
+
+def _installation(installation_id: str, item: Item) -> Installation:
+    uninstalled_at = item.get("uninstalled_at")
+    return Installation(
+        installation_id=installation_id,
+        status=InstallationStatus(get_s(item, "status") or InstallationStatus.ACTIVE.value),
+        installed_at=get_n(item, "installed_at"),
+        updated_at=get_n(item, "updated_at"),
+        access_token=get_s(item, "access_token"),
+        refresh_token=get_s(item, "refresh_token"),
+        access_token_expires_at=get_n(item, "access_token_expires_at"),
+        lease_owner=get_s(item, "lease_owner"),
+        lease_expires_at=get_n(item, "lease_expires_at"),
+        uninstalled_at=None if uninstalled_at is None else int(uninstalled_at["N"]),
+        reauthorization_reason=get_s(item, "reauthorization_reason"),
+    )

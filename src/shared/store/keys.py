@@ -1,0 +1,47 @@
+"""Key layout of the one table and the tiny attribute codec the repositories share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PK = "pk"
+SK = "sk"
+TTL_ATTRIBUTE = "expires_at"
+
+INSTALLATION_PREFIX = "INSTALLATION#"
+INSTALLATION_SK = "INSTALLATION"
+OAUTH_STATE_PREFIX = "OAUTH_STATE#"
+OAUTH_STATE_SK = "OAUTH_STATE"
+
+Item = dict[str, dict[str, Any]]
+
+
+def installation_key(installation_id: str) -> Item:
+    return {PK: {"S": INSTALLATION_PREFIX + installation_id}, SK: {"S": INSTALLATION_SK}}
+
+
+def oauth_state_key(state: str) -> Item:
+    return {PK: {"S": OAUTH_STATE_PREFIX + state}, SK: {"S": OAUTH_STATE_SK}}
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def n(value: int | float) -> dict[str, str]:
+    return {"N": str(int(value))}
+
+
+def get_s(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
+def get_n(item: Item, name: str, default: int = 0) -> int:
+    value = item.get(name)
+    return default if value is None else int(value["N"])
+
+
+def is_conditional_check_failure(error: Exception) -> bool:
+    response = getattr(error, "response", None) or {}
+    return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")

@@ -1,0 +1,905 @@
+"""Checks on template.yaml and samconfig.toml that `cfn-lint` and `sam validate --lint` do not make.
+
+Lint does not catch a bad Runtime on AWS::Serverless::Function, a handler that points at nothing, a
+misspelled logical ID inside a policy template or an event source, routes drifting from the sample
+events, or secrets pasted into the template. These tests do. Where a check is a function
+(`*_problems`), a test also feeds it a deliberately broken copy of the template, to prove it can fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import shlex
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.template_loader import (
+    PROJECT_ROOT,
+    TEMPLATE_PATH,
+    dynamodb_table_spec,
+    load_template,
+    resources_of_type,
+)
+
+SAMCONFIG_PATH = PROJECT_ROOT / "samconfig.toml"
+EVENTS_DIR = PROJECT_ROOT / "events"
+
+FUNCTION = "AWS::Serverless::Function"
+PSEUDO_PARAMETERS = {
+    "AWS::AccountId",
+    "AWS::NotificationARNs",
+    "AWS::NoValue",
+    "AWS::Partition",
+    "AWS::Region",
+    "AWS::StackId",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+}
+
+# The app lifecycle URLs Buy with Prime calls, plus a health check: (event logical ID, method, path).
+LIFECYCLE_ROUTES = {
+    ("LaunchRoute", "GET", "/launch"),
+    ("InstallRoute", "GET", "/install"),
+    ("SettingsRoute", "GET", "/settings"),
+    ("UninstallRoute", "POST", "/uninstall"),
+    ("HealthRoute", "GET", "/health"),
+}
+
+# OAuthFunction's own environment: exactly these variables, each bound to this resource/parameter.
+OAUTH_ENVIRONMENT = {
+    "TABLE_NAME": {"Ref": "InstallationsTable"},
+    "CLIENT_CREDENTIALS_SECRET_ARN": {"Ref": "ClientCredentialsSecret"},
+    "BWP_AUTHORIZE_URL": {"Ref": "BwpAuthorizeUrl"},
+    "BWP_TOKEN_URL": {"Ref": "BwpTokenUrl"},
+    "BWP_GRAPHQL_URL": {"Ref": "BwpGraphqlUrl"},
+    "BWP_VERIFICATION_PUBLIC_KEY": {"Ref": "BwpVerificationPublicKey"},
+    "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
+    "BWP_API_VERSION": {"Ref": "BwpApiVersion"},
+    "POST_INSTALL_REDIRECT_URL": {"Ref": "PostInstallRedirectUrl"},
+    "OAUTH_STATE_TTL_SECONDS": {"Ref": "OAuthStateTtlSeconds"},
+}
+
+OAUTH_TABLE_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+}
+
+# The EC P-256 key Buy with Prime published (public, hence allowed in the template).
+PUBLISHED_KEY_BODY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9NrnQefbdiD4Tk65eY2r/fXtf4VV"
+    "PIBdR7qP73NhRBdNhUNfERayW67OP+ufvhpgdWUcbxXQkos8KkwL8yRMzQ=="
+)
+
+# GetAtt attributes that exist, per resource type (extend when a new type is referenced).
+KNOWN_ATTRIBUTES = {
+    "AWS::DynamoDB::Table": {"Arn", "StreamArn"},
+    "AWS::SQS::Queue": {"Arn", "QueueName", "QueueUrl"},
+    "AWS::SNS::Topic": {"TopicArn", "TopicName"},
+    "AWS::Events::EventBus": {"Arn", "Name"},
+    "AWS::Logs::LogGroup": {"Arn"},
+    "AWS::SecretsManager::Secret": {"Id"},
+    "AWS::KMS::Key": {"Arn", "KeyId"},
+    "AWS::S3::Bucket": {"Arn"},
+    "AWS::Kinesis::Stream": {"Arn"},
+    "AWS::Serverless::Function": {"Arn"},
+    "AWS::Lambda::Function": {"Arn"},
+    "AWS::Serverless::HttpApi": {"ApiEndpoint"},
+}
+
+# Policy template -> {argument: (resource types, how it must be referenced)}. Only scoped templates
+# are listed: an unlisted one (or a managed policy name) is reported, to be reviewed before use.
+POLICY_TEMPLATE_ARGUMENTS: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
+    "AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": (("AWS::SecretsManager::Secret",), "Ref")},
+    "DynamoDBReadPolicy": {"TableName": (("AWS::DynamoDB::Table",), "Ref")},
+    "DynamoDBWritePolicy": {"TableName": (("AWS::DynamoDB::Table",), "Ref")},
+    "DynamoDBCrudPolicy": {"TableName": (("AWS::DynamoDB::Table",), "Ref")},
+    "SQSSendMessagePolicy": {"QueueName": (("AWS::SQS::Queue",), "GetAtt.QueueName")},
+    "SQSPollerPolicy": {"QueueName": (("AWS::SQS::Queue",), "GetAtt.QueueName")},
+    "EventBridgePutEventsPolicy": {"EventBusName": (("AWS::Events::EventBus",), "Ref")},
+    "SNSPublishMessagePolicy": {"TopicName": (("AWS::SNS::Topic",), "GetAtt.TopicName")},
+    "LambdaInvokePolicy": {"FunctionName": (("AWS::Serverless::Function", "AWS::Lambda::Function"), "Ref")},
+    "KMSDecryptPolicy": {"KeyId": (("AWS::KMS::Key",), "Ref")},
+}
+
+# (event type, property) -> (resource types, how it must be referenced).
+EVENT_SOURCE_PROPERTIES: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("HttpApi", "ApiId"): (("AWS::Serverless::HttpApi",), "Ref"),
+    ("SQS", "Queue"): (("AWS::SQS::Queue",), "GetAtt.Arn"),
+    ("DynamoDB", "Stream"): (("AWS::DynamoDB::Table",), "GetAtt.StreamArn"),
+    ("Kinesis", "Stream"): (("AWS::Kinesis::Stream",), "GetAtt.Arn"),
+    ("SNS", "Topic"): (("AWS::SNS::Topic",), "Ref"),
+    ("EventBridgeRule", "EventBusName"): (("AWS::Events::EventBus",), "Ref"),
+}
+
+SECRET_LIKE_NAME = re.compile(
+    r"secret|passw(or)?d|credential|private_?key|(access|refresh|bearer|auth)_?token|api_?key|client_?id",
+    re.IGNORECASE,
+)
+
+# Placeholder values allowed where a client secret would go.
+PLACEHOLDERS = {"...", "REPLACE_ME"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def samconfig() -> dict[str, Any]:
+    with SAMCONFIG_PATH.open("rb") as stream:
+        return tomllib.load(stream)
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources_of_type(template, FUNCTION)
+
+
+def function_setting(template: dict[str, Any], logical_id: str, name: str) -> Any:
+    """A function property, falling back to Globals.Function (what SAM does)."""
+    properties = template["Resources"][logical_id].get("Properties", {})
+    if name in properties:
+        return properties[name]
+    return template.get("Globals", {}).get("Function", {}).get(name)
+
+
+def http_api_routes(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every HttpApi event of every function."""
+    routes = []
+    for function_id, function in functions(template).items():
+        for event_id, event in function.get("Properties", {}).get("Events", {}).items():
+            if event.get("Type") == "HttpApi":
+                routes.append({"function": function_id, "event": event_id, **event.get("Properties", {})})
+    return routes
+
+
+def iter_references(node: Any) -> Iterator[tuple[str, str, str | None]]:
+    """Yield ("Ref", name, None), ("GetAtt", resource, attribute) and ("Sub", name, None) found in node."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield ("Ref", value, None)
+            elif key == "Fn::GetAtt":
+                parts = value.split(".", 1) if isinstance(value, str) else value
+                yield ("GetAtt", parts[0], parts[1] if len(parts) > 1 else None)
+            elif key == "Fn::Sub":
+                text, local_vars = (value, {}) if isinstance(value, str) else (value[0], value[1])
+                for name in re.findall(r"\$\{(?!!)([^}]+)\}", text):
+                    if name not in local_vars:
+                        yield ("Sub", name, None)
+                yield from iter_references(local_vars)
+            else:
+                yield from iter_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from iter_references(item)
+
+
+def reference_problem(template: dict[str, Any], kind: str, name: str, attribute: str | None) -> str | None:
+    """Why a Ref/GetAtt/Sub reference is wrong, or None."""
+    resources = template.get("Resources", {})
+    target = name.split(".", 1)[0] if kind == "Sub" else name
+    known = set(resources) | PSEUDO_PARAMETERS | (set(template.get("Parameters", {})) if kind == "Sub" else set())
+    label = {"Ref": f"!Ref {name}", "Sub": f"${{{name}}} in !Sub", "GetAtt": f"!GetAtt {name}.{attribute}"}[kind]
+    problem = None
+    if target not in known:
+        problem = f"{label}: no such resource" + (" or parameter" if kind == "Sub" else "")
+    elif kind == "GetAtt":
+        resource_type = resources[name]["Type"]
+        if resource_type not in KNOWN_ATTRIBUTES:
+            problem = f"{label}: {resource_type} unknown to KNOWN_ATTRIBUTES (extend it)"
+        elif attribute not in KNOWN_ATTRIBUTES[resource_type]:
+            problem = f"{label}: {resource_type} has no attribute {attribute}"
+    return problem
+
+
+def expected_reference_problem(
+    template: dict[str, Any], where: str, value: Any, expected: tuple[tuple[str, ...], str]
+) -> str | None:
+    """Check that value is the expected kind of reference to a resource of the expected type."""
+    resource_types, form = expected
+    resources = template.get("Resources", {})
+    if form == "Ref":
+        target = value.get("Ref") if isinstance(value, dict) else None
+    else:
+        getatt = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+        getatt = getatt.split(".", 1) if isinstance(getatt, str) else getatt
+        target = getatt[0] if getatt else None
+        if getatt and f"GetAtt.{getatt[1]}" != form:
+            return f"{where}: must be !GetAtt <{'|'.join(resource_types)}>.{form.split('.', 1)[1]}, got {value!r}"
+    if target is None:
+        return f"{where}: must be a {form} to a {'/'.join(resource_types)} of this template, got {value!r}"
+    if target not in resources:
+        return f"{where}: {target} is not a resource of this template"
+    if resources[target]["Type"] not in resource_types:
+        return f"{where}: {target} is a {resources[target]['Type']}, expected {'/'.join(resource_types)}"
+    return None
+
+
+def dangling_references(template: dict[str, Any], node: Any) -> list[str]:
+    problems = (reference_problem(template, *reference) for reference in iter_references(node))
+    return [problem for problem in problems if problem]
+
+
+def policy_problems(template: dict[str, Any], function_id: str, policies: Any) -> list[str]:
+    problems: list[str | None] = []
+    for index, policy in enumerate(policies if isinstance(policies, list) else [policies]):
+        where = f"{function_id}.Policies[{index}]"
+        if isinstance(policy, str):
+            problems.append(f"{where}: managed policy {policy!r} (use a scoped template or statement)")
+            continue
+        if "Statement" not in policy:
+            for template_name, arguments in policy.items():
+                if template_name not in POLICY_TEMPLATE_ARGUMENTS:
+                    problems.append(f"{where}: policy template {template_name} not reviewed (extend the map)")
+                    continue
+                for argument, expected in POLICY_TEMPLATE_ARGUMENTS[template_name].items():
+                    value = (arguments or {}).get(argument)
+                    problems.append(expected_reference_problem(template, f"{where}.{argument}", value, expected))
+        problems.extend(f"{where}: {problem}" for problem in dangling_references(template, policy))
+    return [problem for problem in problems if problem]
+
+
+def event_problems(template: dict[str, Any], function_id: str, events: dict[str, Any]) -> list[str]:
+    problems: list[str | None] = []
+    for event_id, event in events.items():
+        where = f"{function_id}.Events.{event_id}"
+        properties = event.get("Properties", {})
+        for (event_type, prop), expected in EVENT_SOURCE_PROPERTIES.items():
+            if event.get("Type") == event_type and prop in properties:
+                problems.append(expected_reference_problem(template, f"{where}.{prop}", properties[prop], expected))
+        problems.extend(f"{where}: {problem}" for problem in dangling_references(template, event))
+    return [problem for problem in problems if problem]
+
+
+def reference_problems(template: dict[str, Any]) -> list[str]:
+    """Dangling or ill-typed references inside functions' Policies and Events."""
+    problems = []
+    for function_id, function in functions(template).items():
+        properties = function.get("Properties", {})
+        problems += policy_problems(template, function_id, properties.get("Policies", []))
+        problems += event_problems(template, function_id, properties.get("Events", {}))
+    return problems
+
+
+def iam_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, statement) for inline statements of functions and of plain IAM resources."""
+    for logical_id, resource in template.get("Resources", {}).items():
+        properties = resource.get("Properties", {})
+        documents: list[tuple[str, Any]] = []
+        if resource.get("Type") == FUNCTION:
+            policies = properties.get("Policies", [])
+            for index, policy in enumerate(policies if isinstance(policies, list) else [policies]):
+                if isinstance(policy, dict) and "Statement" in policy:
+                    documents.append((f"{logical_id}.Policies[{index}]", policy))
+        elif resource.get("Type") == "AWS::IAM::Role":
+            for index, policy in enumerate(properties.get("Policies", [])):
+                documents.append((f"{logical_id}.Policies[{index}]", policy.get("PolicyDocument", {})))
+        elif resource.get("Type") in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            documents.append((logical_id, properties.get("PolicyDocument", {})))
+        for where, document in documents:
+            statements = document.get("Statement", [])
+            for index, statement in enumerate(statements if isinstance(statements, list) else [statements]):
+                yield f"{where}.Statement[{index}]", statement
+
+
+def strings_in(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings_in(item)
+
+
+def wildcard_problems(template: dict[str, Any]) -> list[str]:
+    problems = []
+    for where, statement in iam_statements(template):
+        for forbidden in ("NotAction", "NotResource"):
+            if forbidden in statement:
+                problems.append(f"{where}: uses {forbidden}")
+        for key in ("Action", "Resource"):
+            if key not in statement:
+                problems.append(f"{where}: has no {key}")
+            problems.extend(
+                f"{where}.{key}: {text!r} contains '*'" for text in strings_in(statement.get(key)) if "*" in text
+            )
+        for kind, name, attribute in iter_references(statement.get("Resource")):
+            if kind == "GetAtt" and not (attribute or "").endswith("Arn"):
+                problems.append(f"{where}.Resource: !GetAtt {name}.{attribute} is not an ARN")
+    return problems
+
+
+def secret_problems(text: str) -> list[str]:
+    """Strings that look like credentials (the published public key excepted)."""
+    text = text.replace(PUBLISHED_KEY_BODY[:64], "").replace(PUBLISHED_KEY_BODY[64:], "")
+    text = text.replace(PUBLISHED_KEY_BODY, "")
+    patterns = {
+        "JWT": r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        "Login with Amazon token": r"Atz[ar]\|[A-Za-z0-9_-]+",
+        "Login with Amazon client secret": r"amzn1\.oa2-cs\.v1\.[A-Za-z0-9]+",
+        "AWS access key id": r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+        "PEM private key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+        "client_secret value": r'client_secret\\?"\s*:\s*\\?"([^"\\]*)',
+        "long opaque token": r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{40,}={0,2}",
+    }
+    problems = []
+    for label, pattern in patterns.items():
+        for match in re.finditer(pattern, text):
+            found = match.group(0)
+            if label == "client_secret value" and match.group(1) in PLACEHOLDERS:
+                continue
+            if label == "long opaque token" and not (re.search(r"\d", found) and re.search(r"[A-Za-z]", found)):
+                continue
+            problems.append(f"{label}: {found[:12]}...")
+    return problems
+
+
+def sub_text(value: Any) -> str:
+    """The string of an !Sub (short or long form)."""
+    assert isinstance(value, dict), value
+    assert "Fn::Sub" in value, value
+    sub = value["Fn::Sub"]
+    return sub if isinstance(sub, str) else sub[0]
+
+
+def top_level_names(source: str) -> dict[str, ast.AST]:
+    names: dict[str, ast.AST] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names[target.id] = node
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names[node.target.id] = node
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = node
+    return names
+
+
+def sample_events() -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Sample events in events/, by routeKey (files without one, such as env.json, are skipped)."""
+    samples = {}
+    for path in sorted(EVENTS_DIR.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("routeKey"), str):
+            samples[data["routeKey"]] = (path, data)
+    return samples
+
+
+def parameter_overrides(text: str) -> dict[str, str]:
+    overrides = {}
+    for item in shlex.split(text):
+        name, _, value = item.partition("=")
+        overrides[name] = value
+    return overrides
+
+
+# --------------------------------------------------------------------------- template_loader
+
+
+def test_loader_turns_short_form_intrinsics_into_long_form_and_keeps_dates_as_strings(tmp_path: Path) -> None:
+    # given a template using short-form tags and an unquoted date
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "AWSTemplateFormatVersion: 2010-09-09\n"
+        "Resources:\n"
+        "  R:\n"
+        "    Properties:\n"
+        "      A: !Ref X\n"
+        "      B: !GetAtt T.Arn\n"
+        "      C: !Sub ${X}/y\n"
+        "      D: !If [Cond, !Ref X, !Ref AWS::NoValue]\n"
+        "      E: !Join ['', [a, b]]\n"
+        "      F: !Condition Cond\n",
+        encoding="utf-8",
+    )
+    # when it is loaded
+    loaded = load_template(path)
+    # then every tag is in CloudFormation's long form and the date is a string
+    assert loaded["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert loaded["Resources"]["R"]["Properties"] == {
+        "A": {"Ref": "X"},
+        "B": {"Fn::GetAtt": ["T", "Arn"]},
+        "C": {"Fn::Sub": "${X}/y"},
+        "D": {"Fn::If": ["Cond", {"Ref": "X"}, {"Ref": "AWS::NoValue"}]},
+        "E": {"Fn::Join": ["", ["a", "b"]]},
+        "F": {"Condition": "Cond"},
+    }
+
+
+def test_loader_reads_the_project_template(template: dict[str, Any]) -> None:
+    # given the project template, when loaded, then it is a SAM template with resources
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+    assert template["Resources"]
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def test_every_function_runs_python313_on_arm64(template: dict[str, Any]) -> None:
+    # given every SAM function of the template
+    assert functions(template), "the template defines no AWS::Serverless::Function"
+    for logical_id in functions(template):
+        # when its effective runtime and architectures are read (own property or Globals)
+        runtime = function_setting(template, logical_id, "Runtime")
+        architectures = function_setting(template, logical_id, "Architectures")
+        # then they are python3.13 and arm64
+        assert runtime == "python3.13", f"{logical_id}: Runtime {runtime!r}"
+        assert architectures == ["arm64"], f"{logical_id}: Architectures {architectures!r}"
+
+
+def test_every_function_handler_resolves_to_a_function_in_its_code_uri(template: dict[str, Any]) -> None:
+    for logical_id in functions(template):
+        # given the function's CodeUri and Handler
+        code_uri = PROJECT_ROOT / function_setting(template, logical_id, "CodeUri")
+        handler = function_setting(template, logical_id, "Handler")
+        module, _, function_name = handler.rpartition(".")
+        # when the module is looked up under CodeUri
+        module_path = code_uri.joinpath(*module.split("."))
+        candidates = [module_path.with_suffix(".py"), module_path / "__init__.py"]
+        existing = [path for path in candidates if path.is_file()]
+        # then the module exists and defines the handler at top level, taking (event, context)
+        assert code_uri.is_dir(), f"{logical_id}: CodeUri {code_uri} is not a directory"
+        assert existing, f"{logical_id}: handler module {module} not found under {code_uri}"
+        names = top_level_names(existing[0].read_text(encoding="utf-8"))
+        assert function_name in names, f"{logical_id}: {existing[0]} defines no {function_name}"
+        node = names[function_name]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            positional = node.args.posonlyargs + node.args.args
+            assert len(positional) >= 2 or node.args.vararg, f"{logical_id}: {handler} must accept (event, context)"
+
+
+def test_functions_behind_the_http_api_time_out_before_api_gateway(template: dict[str, Any]) -> None:
+    # given the functions serving HTTP API routes (API Gateway HTTP API gives up after 30 s)
+    behind_api = {route["function"] for route in http_api_routes(template)}
+    assert behind_api
+    for logical_id in behind_api:
+        # when their effective timeout is read, then it is below 30 s
+        timeout = function_setting(template, logical_id, "Timeout")
+        assert isinstance(timeout, int), f"{logical_id}: Timeout {timeout!r}"
+        assert timeout < 30, f"{logical_id}: Timeout {timeout} s >= API Gateway's 30 s"
+
+
+def test_oauth_function_environment_is_exactly_the_operator_variables(template: dict[str, Any]) -> None:
+    # given the OAuth function's own environment
+    variables = template["Resources"]["OAuthFunction"]["Properties"]["Environment"]["Variables"]
+    # then it holds exactly the operator variables, each bound to its resource or parameter
+    assert set(variables) == set(OAUTH_ENVIRONMENT)
+    assert variables == OAUTH_ENVIRONMENT
+    for binding in variables.values():
+        assert binding["Ref"] in template["Resources"] or binding["Ref"] in template["Parameters"]
+
+
+def test_globals_configure_powertools(template: dict[str, Any]) -> None:
+    # given the global function environment
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    # then Powertools gets a service name, a metrics namespace and the LogLevel parameter
+    assert set(variables) == {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "BuyWithPrimeIntegration"
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+
+
+def test_lambda_application_log_level_follows_the_log_level_parameter(template: dict[str, Any]) -> None:
+    # given the LogLevel parameter and the mapping used for Lambda's ApplicationLogLevel
+    allowed = template["Parameters"]["LogLevel"]["AllowedValues"]
+    mapping = template["Mappings"]["LogLevels"]
+    logging_config = template["Resources"]["OAuthFunction"]["Properties"]["LoggingConfig"]
+    # then every allowed value maps to a Lambda level, and the function uses that mapping
+    assert set(mapping) == set(allowed)
+    assert {entry["Lambda"] for entry in mapping.values()} <= {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+    assert logging_config["LogFormat"] == "JSON"
+    assert logging_config["ApplicationLogLevel"] == {"Fn::FindInMap": ["LogLevels", {"Ref": "LogLevel"}, "Lambda"]}
+
+
+def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
+    # given the log groups of the template, by name
+    log_groups = {
+        sub_text(group["Properties"]["LogGroupName"]): group
+        for group in resources_of_type(template, "AWS::Logs::LogGroup").values()
+    }
+    for logical_id in functions(template):
+        # then each function's /aws/lambda/<name> group exists and keeps logs LogRetentionDays
+        group = log_groups.get(f"/aws/lambda/${{{logical_id}}}")
+        assert group, f"{logical_id}: no AWS::Logs::LogGroup named !Sub /aws/lambda/${{{logical_id}}}"
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# --------------------------------------------------------------------------- references
+
+
+def test_references_in_policies_and_events_name_existing_resources(template: dict[str, Any]) -> None:
+    # given the template, when every Ref/GetAtt/Sub in Policies and Events is resolved
+    problems = reference_problems(template)
+    # then none dangles or points at the wrong kind of resource
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        pytest.param(
+            lambda t: t["Resources"]["OAuthFunction"]["Properties"]["Policies"].append(
+                {"DynamoDBReadPolicy": {"TableName": {"Ref": "InstalationsTable"}}}
+            ),
+            "InstalationsTable is not a resource",
+            id="typo-in-policy-template",
+        ),
+        pytest.param(
+            lambda t: t["Resources"]["OAuthFunction"]["Properties"]["Policies"].append(
+                {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "InstallationsTable"}}}
+            ),
+            "expected AWS::SecretsManager::Secret",
+            id="policy-template-on-wrong-resource-type",
+        ),
+        pytest.param(
+            lambda t: t["Resources"]["OAuthFunction"]["Properties"]["Policies"][1]["Statement"][0].update(
+                Resource={"Fn::GetAtt": ["InstallationsTable", "Arnn"]}
+            ),
+            "has no attribute Arnn",
+            id="bad-getatt-attribute-in-statement",
+        ),
+        pytest.param(
+            lambda t: t["Resources"]["OAuthFunction"]["Properties"]["Events"]["LaunchRoute"]["Properties"].update(
+                ApiId={"Ref": "HttpAPI"}
+            ),
+            "HttpAPI is not a resource",
+            id="typo-in-event-api-id",
+        ),
+        pytest.param(
+            lambda t: (
+                t["Resources"].update(Queue={"Type": "AWS::SQS::Queue", "Properties": {}}),
+                t["Resources"]["OAuthFunction"]["Properties"]["Events"].update(
+                    Q={"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Queue", "QueueUrl"]}}}
+                ),
+            ),
+            "must be !GetAtt <AWS::SQS::Queue>.Arn",
+            id="sqs-event-source-not-an-arn",
+        ),
+        pytest.param(
+            lambda t: t["Resources"]["OAuthFunction"]["Properties"]["Policies"].append("AmazonDynamoDBFullAccess"),
+            "managed policy",
+            id="broad-managed-policy",
+        ),
+    ],
+)
+def test_reference_check_catches_broken_references(template: dict[str, Any], mutate: Any, expected: str) -> None:
+    # given a copy of the template with one broken reference
+    broken = copy.deepcopy(template)
+    mutate(broken)
+    # when checked, then the break is reported
+    problems = reference_problems(broken)
+    assert any(expected in problem for problem in problems), problems
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+def test_iam_statements_have_no_wildcards(template: dict[str, Any]) -> None:
+    # given every inline IAM statement, then none uses '*' in Action or Resource
+    assert list(iam_statements(template)), "no inline statement found: the check would be vacuous"
+    assert wildcard_problems(template) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "dynamodb:*", "Resource": {"Fn::GetAtt": ["InstallationsTable", "Arn"]}},
+        {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": {"Fn::Sub": "${InstallationsTable.Arn}/*"}},
+        {"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "arn:aws:s3:::b"},
+    ],
+    ids=["action-wildcard", "resource-star", "resource-sub-wildcard", "not-action"],
+)
+def test_wildcard_check_catches_wildcards(template: dict[str, Any], statement: dict[str, Any]) -> None:
+    # given a copy of the template with a broad statement added, when checked, then it is reported
+    broken = copy.deepcopy(template)
+    broken["Resources"]["OAuthFunction"]["Properties"]["Policies"].append(
+        {"Version": "2012-10-17", "Statement": [statement]}
+    )
+    assert wildcard_problems(broken)
+
+
+def test_oauth_function_gets_exactly_item_level_access_to_the_table_and_read_access_to_the_secret(
+    template: dict[str, Any],
+) -> None:
+    # given the OAuth function's policies
+    policies = template["Resources"]["OAuthFunction"]["Properties"]["Policies"]
+    statements = [statement for policy in policies if "Statement" in policy for statement in policy["Statement"]]
+    templates = [policy for policy in policies if "Statement" not in policy]
+    # then the table statement allows exactly the five item actions on the table ARN (no Scan/Batch)
+    table_statements = [s for s in statements if s.get("Resource") == {"Fn::GetAtt": ["InstallationsTable", "Arn"]}]
+    assert len(table_statements) == 1
+    assert table_statements[0]["Effect"] == "Allow"
+    assert set(table_statements[0]["Action"]) == OAUTH_TABLE_ACTIONS
+    all_actions = {action for s in statements for action in strings_in(s.get("Action"))}
+    assert not {a for a in all_actions if "Scan" in a or "Batch" in a}
+    # and the secret is readable through the scoped policy template only
+    assert templates == [{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "ClientCredentialsSecret"}}}]
+
+
+# --------------------------------------------------------------------------- HTTP API
+
+
+def test_http_api_routes_are_exactly_the_lifecycle_routes_on_the_oauth_function(template: dict[str, Any]) -> None:
+    # given every HttpApi event of the template
+    routes = http_api_routes(template)
+    # then they are exactly the five lifecycle routes, payload 2.0, all on OAuthFunction and HttpApi
+    assert {(route["event"], route["Method"], route["Path"]) for route in routes} == LIFECYCLE_ROUTES
+    assert len(routes) == len(LIFECYCLE_ROUTES)
+    for route in routes:
+        assert route["function"] == "OAuthFunction", route
+        assert route["ApiId"] == {"Ref": "HttpApi"}, route
+        assert route["PayloadFormatVersion"] == "2.0", route
+    assert template["Resources"]["HttpApi"]["Type"] == "AWS::Serverless::HttpApi"
+
+
+@pytest.mark.parametrize(("event_id", "method", "path"), sorted(LIFECYCLE_ROUTES))
+def test_every_route_has_a_matching_sample_event(event_id: str, method: str, path: str) -> None:
+    # given the sample events in events/, by routeKey
+    samples = sample_events()
+    route_key = f"{method} {path}"
+    # when the route's sample is looked up
+    assert route_key in samples, f"no events/*.json with routeKey {route_key!r} (for {event_id})"
+    sample_path, sample = samples[route_key]
+    # then it is an HTTP API payload 2.0 event for that method and path
+    assert sample.get("version") == "2.0", sample_path
+    assert sample["rawPath"] == path, sample_path
+    assert sample["requestContext"]["http"]["method"] == method, sample_path
+    assert sample["requestContext"].get("routeKey", route_key) == route_key, sample_path
+    assert sample["requestContext"]["http"].get("path", path) == path, sample_path
+
+
+def test_no_sample_event_targets_a_route_the_template_lacks(template: dict[str, Any]) -> None:
+    # given the routes of the template and the sample events
+    route_keys = {f"{route['Method']} {route['Path']}" for route in http_api_routes(template)}
+    # then every sample with a routeKey names one of those routes
+    assert set(sample_events()) <= route_keys
+
+
+def test_http_api_is_throttled_and_access_logs_carry_no_query_string(template: dict[str, Any]) -> None:
+    # given the HTTP API
+    properties = template["Resources"]["HttpApi"]["Properties"]
+    # then the default route is throttled by the parameters
+    assert properties["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+    }
+    assert "StageName" not in properties, "the $default stage (no StageName) keeps the URLs free of a stage prefix"
+    # and the access log is JSON without any path/query variable (the OAuth code and tokens ride in the query)
+    settings = properties["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    log_format = settings["Format"]
+    record = json.loads(log_format)
+    assert {"requestId", "routeKey", "status", "responseLatency", "integrationErrorMessage"} <= set(record)
+    variables = set(re.findall(r"\$context\.[A-Za-z.]+", log_format))
+    assert not {v for v in variables if re.search(r"path|query|uri|domainPrefix|authorizer", v, re.IGNORECASE)}
+    assert "$input" not in log_format
+    access_group = template["Resources"]["HttpApiAccessLogGroup"]
+    assert access_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# --------------------------------------------------------------------------- storage and secret
+
+
+def test_installations_table_is_the_single_on_demand_encrypted_table_with_ttl(template: dict[str, Any]) -> None:
+    # given the tables of the template
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    assert list(tables) == ["InstallationsTable"]
+    table = tables["InstallationsTable"]
+    properties = table["Properties"]
+    spec = dynamodb_table_spec(template)
+    # then keys are string pk/sk, TTL on expires_at, on-demand, PITR and SSE on, retained with the stack
+    assert (spec["hash_key"], spec["range_key"], spec["ttl_attribute"]) == ("pk", "sk", "expires_at")
+    assert {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]} == {"pk": "S", "sk": "S"}
+    assert spec["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_client_credentials_secret_is_created_with_placeholders_only(template: dict[str, Any]) -> None:
+    # given the client credentials secret
+    properties = template["Resources"]["ClientCredentialsSecret"]["Properties"]
+    # then it carries no literal value: a client_id placeholder and a generated client_secret
+    assert "SecretString" not in properties
+    generated = properties["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {"client_id": "REPLACE_ME"}
+    assert generated["GenerateStringKey"] == "client_secret"
+    assert "put-secret-value" in properties["Description"]
+
+
+def test_no_parameter_is_named_or_flagged_like_a_secret(template: dict[str, Any]) -> None:
+    # given the template parameters, then none could carry the client credentials
+    for name, parameter in template["Parameters"].items():
+        assert not SECRET_LIKE_NAME.search(name), f"parameter {name} looks like a secret: use the secret instead"
+        assert not parameter.get("NoEcho"), f"parameter {name} is NoEcho: secrets belong in Secrets Manager"
+
+
+@pytest.mark.parametrize("path", [TEMPLATE_PATH, SAMCONFIG_PATH], ids=lambda p: p.name)
+def test_files_contain_no_credentials(path: Path) -> None:
+    # given the file's text, when scanned for credential-like strings, then none is found
+    assert secret_problems(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        'SecretStringTemplate: \'{"client_id": "x", "client_secret": "s3cr3t-value"}\'',
+        "Token: Atzr|IwEBIJ4x",
+        "X: eyJhbGciOiJFUzI1NiJ9.eyJpbnN0YWxsYXRpb25JZCI6IjEifQ.c2ln",
+        "ClientSecret: amzn1.oa2-cs.v1.0123456789abcdef",
+        "Key: AKIAABCDEFGHIJKLMNOP",
+        "Opaque: 9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928",
+    ],
+    ids=["client-secret-json", "lwa-refresh-token", "jwt", "lwa-client-secret", "aws-key", "opaque"],
+)
+def test_credential_scan_catches_leaks(leak: str) -> None:
+    # given the template text with a credential pasted in, when scanned, then it is reported
+    assert secret_problems(TEMPLATE_PATH.read_text(encoding="utf-8") + "\n" + leak + "\n")
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def test_verification_key_defaults_to_the_published_key_and_accepts_all_documented_forms(
+    template: dict[str, Any],
+) -> None:
+    # given the verification key parameter
+    parameter = template["Parameters"]["BwpVerificationPublicKey"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    pem = parameter["Default"]
+    # then its default is the published PEM
+    assert pem.strip().splitlines() == [
+        "-----BEGIN PUBLIC KEY-----",
+        PUBLISHED_KEY_BODY[:64],
+        PUBLISHED_KEY_BODY[64:],
+        "-----END PUBLIC KEY-----",
+    ]
+    # and the pattern accepts real newlines, literal \n and the bare body, but not other text
+    for form in (pem, pem.replace("\n", "\\n"), PUBLISHED_KEY_BODY):
+        assert pattern.fullmatch(form), form
+    assert not pattern.fullmatch('{"kty": "EC"}')
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("https://app.example.com", True),
+        ("https://app.example.com:8443", True),
+        ("https://App.example.com", False),
+        ("https://app.example.com/", False),
+        ("https://app.example.com/prefix", False),
+        ("http://app.example.com", False),
+    ],
+)
+def test_public_base_url_pattern(template: dict[str, Any], value: str, accepted: bool) -> None:
+    # given the PublicBaseUrl pattern (lower case: Buy with Prime hashes the URL byte for byte)
+    pattern = re.compile(template["Parameters"]["PublicBaseUrl"]["AllowedPattern"])
+    # then only an https origin without path or trailing slash is accepted
+    assert bool(pattern.fullmatch(value)) is accepted
+
+
+def test_parameters_have_the_documented_defaults(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["BwpAuthorizeUrl"]["Default"] == "https://console.buywithprime.amazon.com/marketplace/authorize"
+    assert parameters["BwpTokenUrl"]["Default"] == "https://api.buywithprime.amazon.com/token"
+    assert parameters["BwpGraphqlUrl"]["Default"] == "https://api.buywithprime.amazon.com/graphql"
+    for name in ("PublicBaseUrl", "BwpApiVersion", "PostInstallRedirectUrl"):
+        assert parameters[name]["Default"] == "", name
+    ttl = parameters["OAuthStateTtlSeconds"]
+    assert (ttl["Default"], ttl["MinValue"], ttl["MaxValue"]) == (600, 60, 3600)
+    assert parameters["LogRetentionDays"]["Default"] in parameters["LogRetentionDays"]["AllowedValues"]
+    assert parameters["LogLevel"]["Default"] == "INFO"
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+@pytest.mark.parametrize(
+    ("output", "path"),
+    [
+        ("ApiBaseUrl", ""),
+        ("LaunchUrl", "/launch"),
+        ("InstallUrl", "/install"),
+        ("SettingsUrl", "/settings"),
+        ("UninstallUrl", "/uninstall"),
+        ("HealthUrl", "/health"),
+    ],
+)
+def test_url_outputs_end_in_their_route_path_on_both_domains(template: dict[str, Any], output: str, path: str) -> None:
+    # given the output's value, an !If on HasPublicBaseUrl
+    condition, custom, own = template["Outputs"][output]["Value"]["Fn::If"]
+    assert condition == "HasPublicBaseUrl"
+    # then the custom-domain branch is PublicBaseUrl + path, the other the execute-api URL + path
+    custom_text = custom["Ref"] if "Ref" in custom else sub_text(custom)
+    assert custom_text == ("${PublicBaseUrl}" + path if path else "PublicBaseUrl")
+    assert sub_text(own) == "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}" + path
+
+
+def test_url_outputs_match_the_routes(template: dict[str, Any]) -> None:
+    # given the routes, then each non-health lifecycle route has its URL output with the same path
+    paths = {route["event"].removesuffix("Route"): route["Path"] for route in http_api_routes(template)}
+    for name, path in paths.items():
+        _, _, own = template["Outputs"][f"{name}Url"]["Value"]["Fn::If"]
+        assert sub_text(own).endswith(path)
+    assert template["Conditions"]["HasPublicBaseUrl"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "PublicBaseUrl"}, ""]}]}
+
+
+def test_other_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["InstallationsTableName"]["Value"] == {"Ref": "InstallationsTable"}
+    assert outputs["ClientCredentialsSecretArn"]["Value"] == {"Ref": "ClientCredentialsSecret"}
+    command = sub_text(outputs["PutClientCredentialsCommand"]["Value"])
+    assert command.startswith("aws secretsmanager put-secret-value --secret-id ${ClientCredentialsSecret} ")
+    secret_string = shlex.split(command)[shlex.split(command).index("--secret-string") + 1]
+    assert json.loads(secret_string) == {"client_id": "...", "client_secret": "..."}
+
+
+# --------------------------------------------------------------------------- samconfig.toml
+
+
+def test_samconfig_environments(samconfig: dict[str, Any]) -> None:
+    # given samconfig.toml
+    assert samconfig["version"] == 0.1
+    suffixes = {"default": "", "dev": "-dev", "prod": "-prod"}
+    for environment, suffix in suffixes.items():
+        # then each environment names its stack, builds cached/parallel, lints and deploys with a changeset
+        config = samconfig[environment]
+        assert config["global"]["parameters"]["stack_name"] == f"buy-with-prime-integration{suffix}"
+        assert config["build"]["parameters"] == {"cached": True, "parallel": True}
+        assert config["validate"]["parameters"]["lint"] is True
+        deploy = config["deploy"]["parameters"]
+        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["confirm_changeset"] is True
+        assert deploy["resolve_s3"] is True
+        assert "region" not in deploy, "the region is left to the user"
+    assert samconfig["default"]["local_invoke"]["parameters"]["env_vars"] == "events/env.json"
+    prod = parameter_overrides(samconfig["prod"]["deploy"]["parameters"]["parameter_overrides"])
+    assert prod["LogRetentionDays"] == "90"
+    assert prod["LogLevel"] == "INFO"
+
+
+def test_samconfig_overrides_name_template_parameters_with_allowed_values(
+    template: dict[str, Any], samconfig: dict[str, Any]
+) -> None:
+    # given every parameter_overrides of samconfig.toml
+    for environment, config in samconfig.items():
+        if not isinstance(config, dict):
+            continue
+        for command, section in config.items():
+            text = section.get("parameters", {}).get("parameter_overrides")
+            if not text:
+                continue
+            for name, value in parameter_overrides(text).items():
+                # then it names a template parameter, accepts the value, and is no secret
+                where = f"{environment}.{command}: {name}"
+                assert name in template["Parameters"], f"{where} is not a template parameter"
+                assert not SECRET_LIKE_NAME.search(name), where
+                parameter = template["Parameters"][name]
+                if "AllowedValues" in parameter:
+                    assert value in {str(v) for v in parameter["AllowedValues"]}, f"{where}={value} not allowed"
+                if "AllowedPattern" in parameter:
+                    assert re.fullmatch(parameter["AllowedPattern"], value), f"{where}={value} does not match"
