@@ -26,7 +26,11 @@ def http_event(
     """
     parts = urlsplit(url)
     path = parts.path or "/"
-    all_headers = {"host": parts.netloc, "user-agent": "devtools/1.0", **{k.lower(): v for k, v in (headers or {}).items()}}
+    all_headers = {
+        "host": parts.netloc,
+        "user-agent": "devtools/1.0",
+        **{k.lower(): v for k, v in (headers or {}).items()},
+    }
     if base64_body is None:
         try:
             body.decode("utf-8")

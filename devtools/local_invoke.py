@@ -66,7 +66,8 @@ def invoke(event_file: Path, function: str = "OAuthFunction") -> dict[str, Any]:
 
         handler.reset_dependencies(Dependencies(env))
         try:
-            return handler.lambda_handler(event, LambdaContext())
+            answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
+            return answer
         finally:
             handler.reset_dependencies()
 
@@ -76,7 +77,8 @@ def _seed_sample_installation(dynamodb: Any, table: str) -> None:
     from shared.models import TokenSet
     from shared.store.installations import InstallationStore
 
-    tokens = TokenSet(access_token="local-placeholder-access", refresh_token="local-placeholder-refresh")  # type: ignore[arg-type]
+    placeholder = {"access_token": "local-placeholder-access", "refresh_token": "local-placeholder-refresh"}
+    tokens = TokenSet.model_validate(placeholder)
     store = InstallationStore(dynamodb, table)
     store.save_installation(SAMPLE_INSTALLATION, tokens, SAMPLE_INSTALLED_AT)
     dynamodb.update_item(

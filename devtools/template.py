@@ -36,7 +36,8 @@ _TemplateLoader.add_multi_constructor("!", _intrinsic)
 @cache
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
+        loaded: dict[str, Any] = yaml.load(handle, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
+    return loaded
 
 
 def resource(logical_id: str, path: Path = TEMPLATE_PATH) -> dict[str, Any]:
@@ -65,7 +66,9 @@ def ttl_attribute(logical_id: str = "InstallationsTable") -> str:
 def function_environment(logical_id: str) -> dict[str, Any]:
     """The function's environment variables, Globals merged in (values may be intrinsics)."""
     template = load_template()
-    merged: dict[str, Any] = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    merged: dict[str, Any] = dict(
+        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
     merged.update(resource(logical_id)["Properties"].get("Environment", {}).get("Variables", {}))
     return merged
 

@@ -1,6 +1,6 @@
 """Invoke the OAuth function with a sample event, in-process against moto (no Docker, no AWS).
 
-    .venv/bin/python scripts/invoke_local.py events/settings.json
+.venv/bin/python scripts/invoke_local.py events/settings.json
 """
 
 from __future__ import annotations

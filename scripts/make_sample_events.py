@@ -33,7 +33,9 @@ def main() -> None:
         "launch": http_event("GET", f"{ORIGIN}/launch"),
         "install": http_event(
             "GET",
-            signer.sign_url(f"{ORIGIN}/install?code=SAMPLE-AUTHORIZATION-CODE&state=SAMPLE-STATE", INSTALLATION, **sign),
+            signer.sign_url(
+                f"{ORIGIN}/install?code=SAMPLE-AUTHORIZATION-CODE&state=SAMPLE-STATE", INSTALLATION, **sign
+            ),
             cookies=[BROWSER_COOKIE],
         ),
         "settings": http_event("GET", signer.sign_url(f"{ORIGIN}/settings", INSTALLATION, **sign)),

@@ -47,9 +47,17 @@ class AppDriver:
         self.table = table
         self.origin = API_ORIGIN
 
-    def call(self, method: str, url: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
-             cookies: list[str] | None = None, base64_body: bool | None = None,
-             via_lambda_handler: bool = False) -> Response:
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        cookies: list[str] | None = None,
+        base64_body: bool | None = None,
+        via_lambda_handler: bool = False,
+    ) -> Response:
         event = http_event(method, url, body=body, headers=headers, cookies=cookies, base64_body=base64_body)
         if via_lambda_handler:
             handler.reset_dependencies(self.deps)
@@ -84,7 +92,9 @@ class AppDriver:
     def settings(self, installation_id: str) -> Response:
         return self.call("GET", self.signed_url("/settings", installation_id))
 
-    def uninstall(self, installation_id: str, body: bytes = b'{"reason":"merchant uninstalled"}', **kw: Any) -> Response:
+    def uninstall(
+        self, installation_id: str, body: bytes = b'{"reason":"merchant uninstalled"}', **kw: Any
+    ) -> Response:
         return self.call("POST", self.signed_url("/uninstall", installation_id, body=body, **kw), body=body)
 
     def items(self) -> list[dict[str, Any]]:
@@ -94,5 +104,7 @@ class AppDriver:
 
     def installation_item(self, installation_id: str) -> dict[str, Any] | None:
         key = {"pk": {"S": f"INSTALLATION#{installation_id}"}, "sk": {"S": "INSTALLATION"}}
-        item: dict[str, Any] | None = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        item: dict[str, Any] | None = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get(
+            "Item"
+        )
         return item

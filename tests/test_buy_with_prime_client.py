@@ -30,8 +30,12 @@ def slept() -> list[float]:
 @pytest.fixture
 def client(sandbox: BuyWithPrimeSandbox, slept: list[float]) -> BuyWithPrimeClient:
     return BuyWithPrimeClient(
-        sandbox.token_url, sandbox.graphql_url, session=requests.Session(), api_version="2024-11-01",
-        sleep=slept.append, timeout=(1.0, 1.0),
+        sandbox.token_url,
+        sandbox.graphql_url,
+        session=requests.Session(),
+        api_version="2024-11-01",
+        sleep=slept.append,
+        timeout=(1.0, 1.0),
     )
 
 
@@ -51,14 +55,18 @@ def test_refresh_is_retried_on_throttling_and_5xx_with_growing_jittered_backoff(
     assert 0 <= slept[0] <= 0.2 and 0 <= slept[1] <= 0.4
 
 
-def test_retries_stop_after_the_budget(sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]) -> None:
+def test_retries_stop_after_the_budget(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]
+) -> None:
     sandbox.fail_next("token", 500, times=10)
     with pytest.raises(TransientBuyWithPrimeError):
         client.refresh(CREDENTIALS, "Atzr|whatever")
     assert len(slept) == 3  # four attempts, three waits
 
 
-def test_invalid_grant_is_typed_and_not_retried(sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]) -> None:
+def test_invalid_grant_is_typed_and_not_retried(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]
+) -> None:
     with pytest.raises(InvalidGrantError) as refused:
         client.refresh(CREDENTIALS, "Atzr|never-issued")
     assert refused.value.error_code == "invalid_grant"
@@ -73,7 +81,9 @@ def test_bad_client_credentials_are_a_token_endpoint_error(client: BuyWithPrimeC
     assert "wrong" not in str(refused.value)
 
 
-def test_a_token_read_timeout_is_not_retried(sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]) -> None:
+def test_a_token_read_timeout_is_not_retried(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]
+) -> None:
     # the server may have redeemed the refresh token already: a retry would present a spent one
     refresh_token = str(sandbox.issue_tokens(INSTALLATION)["refresh_token"])
     sandbox.latency("token", 1.5)
@@ -86,20 +96,28 @@ def test_connection_refused_is_retried_because_nothing_was_sent(slept: list[floa
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    dead = BuyWithPrimeClient(f"http://127.0.0.1:{port}/token", f"http://127.0.0.1:{port}/graphql",
-                              session=requests.Session(), sleep=slept.append)
+    dead = BuyWithPrimeClient(
+        f"http://127.0.0.1:{port}/token",
+        f"http://127.0.0.1:{port}/graphql",
+        session=requests.Session(),
+        sleep=slept.append,
+    )
     with pytest.raises(TransientBuyWithPrimeError):
         dead.refresh(CREDENTIALS, "Atzr|x")
     assert len(slept) == 3
 
 
 def test_graphql_sends_the_partner_headers(sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient) -> None:
-    data = client.graphql(_access_token(sandbox), INSTALLATION, "query BuyWithPrimeStore { buyWithPrimeStore { siteId widgetId } }")
+    data = client.graphql(
+        _access_token(sandbox), INSTALLATION, "query BuyWithPrimeStore { buyWithPrimeStore { siteId widgetId } }"
+    )
     assert set(data["buyWithPrimeStore"]) == {"siteId", "widgetId"}
     assert "2024-11-01" in sandbox.api_versions
 
 
-def test_graphql_throttling_error_in_a_200_is_retried(sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]) -> None:
+def test_graphql_throttling_error_in_a_200_is_retried(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, slept: list[float]
+) -> None:
     sandbox.throttle_next(times=2)
     data = client.graphql(_access_token(sandbox), INSTALLATION, "query { buyWithPrimeStore { siteId } }")
     assert "siteId" in data["buyWithPrimeStore"]

@@ -16,7 +16,9 @@ from tests.conftest import CLIENT_SECRET
 INSTALLATION = "amzn1.bwp.installation.logs"
 
 
-def test_no_token_verifier_code_or_client_secret_is_ever_logged(app: AppDriver, capfd: pytest.CaptureFixture[str]) -> None:
+def test_no_token_verifier_code_or_client_secret_is_ever_logged(
+    app: AppDriver, capfd: pytest.CaptureFixture[str]
+) -> None:
     # Powertools' handler holds the stream it saw at import: point it at a buffer for this test
     log_stream = io.StringIO()
     original_stream = logger.registered_handler.setStream(log_stream)  # type: ignore[attr-defined]
@@ -39,8 +41,10 @@ def test_no_token_verifier_code_or_client_secret_is_ever_logged(app: AppDriver, 
         assert item is not None
         secrets.update({item["access_token"]["S"], item["refresh_token"]["S"]})
         app.dynamodb.update_item(
-            TableName=app.table, Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression="SET access_token_expires_at = :p", ExpressionAttributeValues={":p": {"N": "1"}},
+            TableName=app.table,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET access_token_expires_at = :p",
+            ExpressionAttributeValues={":p": {"N": "1"}},
         )
         settings_url = app.signed_url("/settings", INSTALLATION)
         secrets.add(settings_url.split("verification-token=")[1])
@@ -50,16 +54,22 @@ def test_no_token_verifier_code_or_client_secret_is_ever_logged(app: AppDriver, 
         secrets.update({item["access_token"]["S"], item["refresh_token"]["S"]})
         app.sandbox.revoke_refresh_tokens(INSTALLATION)
         app.dynamodb.update_item(
-            TableName=app.table, Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression="SET access_token_expires_at = :p", ExpressionAttributeValues={":p": {"N": "1"}},
+            TableName=app.table,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET access_token_expires_at = :p",
+            ExpressionAttributeValues={":p": {"N": "1"}},
         )
         app.call("GET", app.signed_url("/settings", INSTALLATION), via_lambda_handler=True)
         app.sandbox.fail_next("token", 503, times=10)
         relaunched = app.launch()
         app.call("GET", app.approve(relaunched, INSTALLATION), cookies=[relaunched.cookie], via_lambda_handler=True)
         app.sandbox.faults.clear()
-        assert app.call("POST", app.signed_url("/uninstall", INSTALLATION, body=b"{}"), body=b"{}",
-                        via_lambda_handler=True).status == 200
+        assert (
+            app.call(
+                "POST", app.signed_url("/uninstall", INSTALLATION, body=b"{}"), body=b"{}", via_lambda_handler=True
+            ).status
+            == 200
+        )
         secrets.update(str(token) for token in app.sandbox.issued_access_tokens())
     finally:
         logger.setLevel("INFO")

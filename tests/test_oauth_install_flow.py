@@ -74,7 +74,9 @@ def test_install_through_the_lambda_entry_point(app: AppDriver) -> None:
 
 
 def test_install_can_redirect_to_a_configured_page(app: AppDriver) -> None:
-    app.deps.settings = app.deps.settings.model_copy(update={"post_install_redirect_url": "https://partner.example/welcome"})
+    app.deps.settings = app.deps.settings.model_copy(
+        update={"post_install_redirect_url": "https://partner.example/welcome"}
+    )
     response = app.install(INSTALLATION)
     assert response.status == 302
     assert response.location == "https://partner.example/welcome"

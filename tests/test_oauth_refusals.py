@@ -50,8 +50,10 @@ def _forged_tokens(app: AppDriver, url: str) -> dict[str, str]:
         "another key": other_key.sign(url, installation_id=INSTALLATION),
         "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}.",
         "HS256 with the public key as secret": _hs256(claims, public_pem),
-        "tampered claims": _swap_payload(app.sandbox.signer.sign(url, installation_id=INSTALLATION),
-                                         {**claims, "installationId": "amzn1.bwp.installation.other"}),
+        "tampered claims": _swap_payload(
+            app.sandbox.signer.sign(url, installation_id=INSTALLATION),
+            {**claims, "installationId": "amzn1.bwp.installation.other"},
+        ),
         "garbage": "not-a-jwt",
         "ES384 (another curve)": _p384_token(claims),
     }

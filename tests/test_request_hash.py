@@ -94,7 +94,9 @@ def test_token_in_the_header_with_a_body(signer: VerificationSigner, verifier: R
 
 
 @pytest.mark.parametrize("body", [b'{"reason":"bye","emoji":"\xe2\x9c\x93"}', bytes(range(256))])
-def test_base64_body_is_decoded_before_hashing(signer: VerificationSigner, verifier: RequestVerifier, body: bytes) -> None:
+def test_base64_body_is_decoded_before_hashing(
+    signer: VerificationSigner, verifier: RequestVerifier, body: bytes
+) -> None:
     url = signer.sign_url(f"{ORIGIN}/uninstall", INSTALLATION, body=body)
     event = http_event("POST", url, body=body, base64_body=True)
     assert event["isBase64Encoded"] is True and event["body"] == base64.b64encode(body).decode()

@@ -58,7 +58,10 @@ def test_missing_required_variables_are_named(missing: str) -> None:
 
 
 def test_public_base_url_is_an_origin_without_trailing_slash() -> None:
-    assert load_settings({**BASE, "PUBLIC_BASE_URL": "https://apps.example.com/"}).public_base_url == "https://apps.example.com"
+    assert (
+        load_settings({**BASE, "PUBLIC_BASE_URL": "https://apps.example.com/"}).public_base_url
+        == "https://apps.example.com"
+    )
 
 
 def test_loopback_http_is_allowed_for_the_local_sandbox() -> None:
@@ -88,8 +91,11 @@ def test_a_key_that_is_not_p256_is_a_configuration_error() -> None:
 
     from oauth.verification import RequestVerifier
 
-    p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    p384 = (
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     with pytest.raises(ConfigurationError, match="BWP_VERIFICATION_PUBLIC_KEY"):
         RequestVerifier(p384)

@@ -51,7 +51,9 @@ class AtomicDynamoDB:
 def _service(sandbox: BuyWithPrimeSandbox, **kw: Any) -> TokenService:
     """One 'Lambda container': its own DynamoDB client, HTTP session and in-memory cache."""
     store = InstallationStore(AtomicDynamoDB(), TABLE_NAME)
-    client = BuyWithPrimeClient(sandbox.token_url, sandbox.graphql_url, session=requests.Session(), sleep=lambda _: None)
+    client = BuyWithPrimeClient(
+        sandbox.token_url, sandbox.graphql_url, session=requests.Session(), sleep=lambda _: None
+    )
     return TokenService(store, client, StaticCredentials(), TokenCache(), **kw)
 
 
@@ -67,7 +69,7 @@ def _install(sandbox: BuyWithPrimeSandbox, store: InstallationStore, *, expires_
     now = int(time.time())
     store.save_installation(INSTALLATION, tokens, now)
     if expires_at is not None:
-        store._client.update_item(  # noqa: SLF001 - test set-up: age the stored token
+        store._client.update_item(
             TableName=TABLE_NAME,
             Key={"pk": {"S": f"INSTALLATION#{INSTALLATION}"}, "sk": {"S": "INSTALLATION"}},
             UpdateExpression="SET access_token_expires_at = :e",
@@ -76,7 +78,9 @@ def _install(sandbox: BuyWithPrimeSandbox, store: InstallationStore, *, expires_
     return tokens
 
 
-def test_a_valid_token_is_returned_without_refreshing_and_then_cached(sandbox: BuyWithPrimeSandbox, store: InstallationStore) -> None:
+def test_a_valid_token_is_returned_without_refreshing_and_then_cached(
+    sandbox: BuyWithPrimeSandbox, store: InstallationStore
+) -> None:
     tokens = _install(sandbox, store)
     service = _service(sandbox)
     assert service.access_token(INSTALLATION) == tokens.access_token.get_secret_value()
@@ -86,7 +90,9 @@ def test_a_valid_token_is_returned_without_refreshing_and_then_cached(sandbox: B
     assert sandbox.calls["token:refresh_token"] == 0
 
 
-def test_a_token_close_to_expiry_is_refreshed_and_the_new_pair_stored(sandbox: BuyWithPrimeSandbox, store: InstallationStore) -> None:
+def test_a_token_close_to_expiry_is_refreshed_and_the_new_pair_stored(
+    sandbox: BuyWithPrimeSandbox, store: InstallationStore
+) -> None:
     old = _install(sandbox, store, expires_at=int(time.time()) + 60)  # inside the 120 s margin
     fresh = _service(sandbox).access_token(INSTALLATION)
     assert fresh != old.access_token.get_secret_value()
@@ -157,7 +163,9 @@ def test_a_rejected_refresh_token_marks_reauthorisation_and_is_not_retried(
     assert sandbox.calls["token:refresh_token"] == 1
 
 
-def test_a_transient_token_endpoint_failure_releases_the_lease(sandbox: BuyWithPrimeSandbox, store: InstallationStore) -> None:
+def test_a_transient_token_endpoint_failure_releases_the_lease(
+    sandbox: BuyWithPrimeSandbox, store: InstallationStore
+) -> None:
     from shared.buy_with_prime import TransientBuyWithPrimeError
 
     _install(sandbox, store, expires_at=1)
@@ -170,7 +178,9 @@ def test_a_transient_token_endpoint_failure_releases_the_lease(sandbox: BuyWithP
     assert _service(sandbox).access_token(INSTALLATION)
 
 
-def test_a_stale_lease_of_a_crashed_lambda_is_taken_over(sandbox: BuyWithPrimeSandbox, store: InstallationStore) -> None:
+def test_a_stale_lease_of_a_crashed_lambda_is_taken_over(
+    sandbox: BuyWithPrimeSandbox, store: InstallationStore
+) -> None:
     tokens = _install(sandbox, store, expires_at=1)
     now = int(time.time())
     assert store.acquire_refresh_lease(INSTALLATION, "crashed", tokens.refresh_token.get_secret_value(), now - 60, 30)
@@ -182,7 +192,9 @@ def test_a_live_lease_makes_the_caller_wait_then_reread(sandbox: BuyWithPrimeSan
     from shared.errors import TokenRefreshBusyError
 
     tokens = _install(sandbox, store, expires_at=1)
-    assert store.acquire_refresh_lease(INSTALLATION, "other", tokens.refresh_token.get_secret_value(), int(time.time()), 30)
+    assert store.acquire_refresh_lease(
+        INSTALLATION, "other", tokens.refresh_token.get_secret_value(), int(time.time()), 30
+    )
     with pytest.raises(TokenRefreshBusyError):
         _service(sandbox, wait_seconds=0.3, poll_interval=0.05).access_token(INSTALLATION)
     assert sandbox.calls["token:refresh_token"] == 0  # never redeemed while someone else holds the lease

@@ -77,17 +77,23 @@ def claim_pending_authorization(
 ) -> PendingAuthorization:
     """Consume the launched flow's state exactly once, refusing any state not issued to this browser."""
     if not state:
-        raise Refusal(400, "missing_state", "The request has no state parameter. Start again from the app's Launch link.")
+        raise Refusal(
+            400, "missing_state", "The request has no state parameter. Start again from the app's Launch link."
+        )
     pending = states.get(state)
     if pending is None:
-        raise Refusal(400, "unknown_state", "This sign-in link is unknown or was already used. Start again from Launch.")
+        raise Refusal(
+            400, "unknown_state", "This sign-in link is unknown or was already used. Start again from Launch."
+        )
     if pending.expires_at <= now:
         raise Refusal(400, "expired_state", "This sign-in link has expired. Start again from the app's Launch link.")
     if not binding_nonce or pkce.binding_of(binding_nonce) != pending.browser_binding:
         raise Refusal(403, "browser_mismatch", "This sign-in was started in another browser. Start again from Launch.")
     claimed = states.consume(state, pending.browser_binding, now)
     if claimed is None:  # lost a race with a concurrent use of the same state
-        raise Refusal(400, "unknown_state", "This sign-in link is unknown or was already used. Start again from Launch.")
+        raise Refusal(
+            400, "unknown_state", "This sign-in link is unknown or was already used. Start again from Launch."
+        )
     return claimed
 
 

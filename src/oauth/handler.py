@@ -27,20 +27,22 @@ ROUTES: dict[str, tuple[str, Route]] = {
 }
 BROWSER_ROUTES = {"/launch", "/install", "/settings"}
 
-_dependencies: Dependencies | None = None
+
+class _Container:
+    """The collaborators of this Lambda container, built on first use and reused while warm."""
+
+    current: Dependencies | None = None
 
 
 def dependencies() -> Dependencies:
-    global _dependencies
-    if _dependencies is None:
-        _dependencies = Dependencies()
-    return _dependencies
+    if _Container.current is None:
+        _Container.current = Dependencies()
+    return _Container.current
 
 
 def reset_dependencies(replacement: Dependencies | None = None) -> None:
     """For tests and the local stack: start from fresh collaborators (or given ones)."""
-    global _dependencies
-    _dependencies = replacement
+    _Container.current = replacement
 
 
 @metrics.log_metrics
@@ -52,51 +54,59 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def handle(event: dict[str, Any], deps: Dependencies) -> dict[str, Any]:
     path = str(event.get("rawPath") or "/")
     logger.append_keys(route=path)
+    method, route = ROUTES.get(path, ("", None))
     try:
         request = HttpRequest.from_event(event)
-        method, route = ROUTES.get(path, ("", None))  # type: ignore[arg-type]
         if route is None:
             raise Refusal(404, "unknown_route", "Not found.")
         if request.method != method:
             raise Refusal(405, "method_not_allowed", f"Use {method} for this URL.")
         return route(request, deps)
     except Refusal as refusal:
-        return _refused(path, refusal, deps, allow=ROUTES.get(path, ("",))[0])
+        return _refused(path, refusal, allow=method)
     except BadRequestError as error:
-        return _refused(path, Refusal(400, "bad_request", str(error)), deps)
-    except ConfigurationError as error:
-        logger.error("configuration error", extra={"problem": str(error)})
-        return _failure(path, 500, "configuration", "The app is not configured correctly yet. Please contact its developer.")
-    except Exception as error:  # noqa: BLE001 - map upstream failures to a clear, non-leaking page
-        from shared.buy_with_prime import BuyWithPrimeError
-
-        if isinstance(error, BuyWithPrimeError) and not error.transient:
-            logger.warning("Buy with Prime refused the request", extra={"problem": type(error).__name__})
-            return _failure(path, 400, "upstream_refused", "Buy with Prime did not accept this sign-in. Start again from Launch.", deps)
-        if isinstance(error, BuyWithPrimeError):
-            logger.warning("Buy with Prime unavailable", extra={"problem": str(error)})
-            return _failure(path, 502, "upstream_unavailable", "Buy with Prime could not be reached. Please try again from Launch.", deps)
-        logger.exception("unexpected error")
-        return _failure(path, 500, "internal", "Something went wrong on our side. Please try again later.")
+        return _refused(path, Refusal(400, "bad_request", str(error)))
+    except Exception as error:  # noqa: BLE001 - every failure becomes a clear, non-leaking answer
+        return _failed(path, error)
 
 
-def _refused(path: str, refusal: Refusal, deps: Dependencies, allow: str = "") -> dict[str, Any]:
+def _refused(path: str, refusal: Refusal, allow: str = "") -> dict[str, Any]:
     logger.warning("request refused", extra={"reason": refusal.reason, "status": refusal.status})
     count_with_reason("Refusals", refusal.reason)
-    answer = _page(path, refusal.status, refusal.reason, refusal.message, deps)
+    answer = _page(path, refusal.status, refusal.reason, refusal.message)
     if refusal.status == 405 and allow:
         answer["headers"]["Allow"] = allow
     return answer
 
 
-def _failure(path: str, status: int, reason: str, message: str, deps: Dependencies | None = None) -> dict[str, Any]:
+def _failed(path: str, error: Exception) -> dict[str, Any]:
+    """Map a failure to a status: misconfiguration 500, Buy with Prime refusing 400, unreachable 502."""
+    from shared.buy_with_prime import BuyWithPrimeError
+
+    if isinstance(error, ConfigurationError):
+        logger.error("configuration error", extra={"problem": str(error)})
+        status, reason, message = (
+            500,
+            "configuration",
+            "The app is not configured correctly yet. Please contact its developer.",
+        )
+    elif isinstance(error, BuyWithPrimeError) and not error.transient:
+        logger.warning("Buy with Prime refused the request", extra={"problem": type(error).__name__})
+        status, reason, message = 400, "upstream_refused", "Buy with Prime did not accept this sign-in. Start again."
+    elif isinstance(error, BuyWithPrimeError):
+        logger.warning("Buy with Prime unavailable", extra={"problem": str(error)})
+        status, reason, message = 502, "upstream_unavailable", "Buy with Prime could not be reached. Please try again."
+    else:
+        logger.exception("unexpected error")
+        status, reason, message = 500, "internal", "Something went wrong on our side. Please try again later."
     count_with_reason("Failures", reason)
-    return _page(path, status, reason, message, deps)
+    return _page(path, status, reason, message)
 
 
-def _page(path: str, status: int, reason: str, message: str, deps: Dependencies | None) -> dict[str, Any]:
+def _page(path: str, status: int, reason: str, message: str) -> dict[str, Any]:
     if path not in BROWSER_ROUTES:
         return json_response(status, {"error": reason, "message": message})
     from oauth import pages
 
-    return pages.refusal(status, message, "/launch" if path == "/install" and status != 404 else None)
+    retry = path == "/install" and status in {400, 403, 502}
+    return pages.refusal(status, message, "/launch" if retry else None)

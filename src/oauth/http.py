@@ -71,11 +71,13 @@ def _cookies(cookie_list: list[str] | None, header: str | None) -> dict[str, str
     return jar
 
 
-def html_response(status: int, title: str, message: str, *, extra_html: str = "", cookies: list[str] | None = None) -> dict[str, Any]:
+def html_response(
+    status: int, title: str, message: str, *, extra_html: str = "", cookies: list[str] | None = None
+) -> dict[str, Any]:
     """A small self-contained page; `title` and `message` are escaped here, `extra_html` must be safe."""
     body = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>"
         "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#0f1111}"
         "h1{font-size:1.5rem}dl{display:grid;grid-template-columns:max-content auto;gap:.4rem 1rem}"

@@ -23,12 +23,16 @@ def _launch_link(launch_url: str, text: str) -> str:
 def installed(installation_id: str, cookies: list[str]) -> dict[str, Any]:
     extra = f"<dl><dt>Installation</dt><dd>{escape(installation_id)}</dd></dl>"
     return html_response(
-        200, "App installed", "Buy with Prime is connected. You can close this window.", extra_html=extra, cookies=cookies
+        200,
+        "App installed",
+        "Buy with Prime is connected. You can close this window.",
+        extra_html=extra,
+        cookies=cookies,
     )
 
 
-def settings(installation: Installation, token_health: str, launch_url: str) -> dict[str, Any]:
-    healthy = token_health == "healthy"
+def settings(installation: Installation, health: str, launch_url: str) -> dict[str, Any]:
+    healthy = health == "healthy"
     status_text = {
         InstallationStatus.ACTIVE: "Installed",
         InstallationStatus.NEEDS_REAUTHORIZATION: "Installed, needs re-authorisation",
@@ -39,14 +43,14 @@ def settings(installation: Installation, token_health: str, launch_url: str) -> 
         "needs_reauthorization": "Needs re-authorisation: Buy with Prime no longer accepts this installation's token",
         "unavailable": "Could not be checked right now; try again in a minute",
         "none": "None (the app is uninstalled)",
-    }[token_health]
+    }[health]
     rows = (
         f"<dl><dt>Installation</dt><dd>{escape(installation.installation_id)}</dd>"
         f"<dt>Status</dt><dd>{escape(status_text)}</dd>"
         f"<dt>Installed</dt><dd>{_when(installation.installed_at)}</dd>"
-        f"<dt>Access token</dt><dd class=\"{'ok' if healthy else 'warn'}\">{escape(token_text)}</dd></dl>"
+        f'<dt>Access token</dt><dd class="{"ok" if healthy else "warn"}">{escape(token_text)}</dd></dl>'
     )
-    if token_health == "needs_reauthorization" or installation.status is InstallationStatus.UNINSTALLED:
+    if health == "needs_reauthorization" or installation.status is InstallationStatus.UNINSTALLED:
         rows += _launch_link(launch_url, "Authorise the app again")
     return html_response(200, "Buy with Prime app settings", "The state of this store's installation.", extra_html=rows)
 

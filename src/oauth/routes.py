@@ -23,7 +23,9 @@ def _verified_installation(request: HttpRequest, deps: Dependencies) -> tuple[st
         verified = deps.verifier.verify(request, base_url(request, deps))
     except VerificationError as error:
         status = 401 if error.reason == "missing_token" else 403
-        raise flow.Refusal(status, error.reason, "This request could not be verified as coming from Buy with Prime.") from None
+        raise flow.Refusal(
+            status, error.reason, "This request could not be verified as coming from Buy with Prime."
+        ) from None
     logger.append_keys(installation_id=verified.installation_id)
     return verified.installation_id, verified.issued_at
 
@@ -49,7 +51,10 @@ def install(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
         raise flow.Refusal(400, "missing_code", "The request has no authorization code. Start again from Launch.")
     now = int(time.time())
     pending = flow.claim_pending_authorization(
-        states=deps.states, state=request.query.get("state"), binding_nonce=request.cookies.get(flow.BINDING_COOKIE), now=now
+        states=deps.states,
+        state=request.query.get("state"),
+        binding_nonce=request.cookies.get(flow.BINDING_COOKIE),
+        now=now,
     )
     flow.install(
         installations=deps.installations,
@@ -73,10 +78,10 @@ def install(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
 def settings(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
     installation_id, _ = _verified_installation(request, deps)
     installation = flow.find_installation(installations=deps.installations, installation_id=installation_id)
-    return pages.settings(installation, _token_health(installation_id, deps), f"{base_url(request, deps)}/launch")
+    return pages.settings(installation, _access_health(installation_id, deps), f"{base_url(request, deps)}/launch")
 
 
-def _token_health(installation_id: str, deps: Dependencies) -> str:
+def _access_health(installation_id: str, deps: Dependencies) -> str:
     """Ask the token service (refreshing if due) rather than trusting the stored status alone."""
     from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
 

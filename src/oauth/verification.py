@@ -13,6 +13,7 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from oauth.http import HttpRequest
 from shared.errors import ConfigurationError
 
-TOKEN_PARAMETER = "verification-token"
+TOKEN_PARAMETER = "verification-token"  # noqa: S105 - a parameter name
 ALGORITHMS = ["ES256"]  # pinned: never "none", never HS*
 
 
@@ -59,7 +60,9 @@ def token_of(request: HttpRequest) -> str | None:
 
 
 class RequestVerifier:
-    def __init__(self, public_key_pem: str, *, leeway_seconds: int = 60, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, public_key_pem: str, *, leeway_seconds: int = 60, clock: Callable[[], float] = time.time
+    ) -> None:
         try:
             key = load_pem_public_key(public_key_pem.encode("ascii"))
         except (ValueError, UnicodeEncodeError):

@@ -172,7 +172,9 @@ class BuyWithPrimeClient:
         return response
 
     def _backoff(self, attempt: int, retry_after: str | None = None) -> None:
-        delay = random.uniform(0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
+        delay = random.uniform(  # noqa: S311 - jitter, not cryptography
+            0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        )
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), self._backoff_cap))
         self._sleep(delay)

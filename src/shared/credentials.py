@@ -38,7 +38,7 @@ class ClientCredentialsProvider:
 
     def _read(self) -> ClientCredentials:
         secret = self._client.get_secret_value(SecretId=self._secret_arn)
-        problem = "it must hold JSON {\"client_id\": ..., \"client_secret\": ...}"
+        problem = 'it must hold JSON {"client_id": ..., "client_secret": ...}'
         try:
             value = json.loads(secret.get("SecretString") or "")
             credentials = ClientCredentials.model_validate(value)

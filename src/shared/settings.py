@@ -25,7 +25,7 @@ ENVIRONMENT_VARIABLES = {
 }
 
 DEFAULT_AUTHORIZE_URL = "https://console.buywithprime.amazon.com/marketplace/authorize"
-DEFAULT_TOKEN_URL = "https://api.buywithprime.amazon.com/token"
+DEFAULT_TOKEN_URL = "https://api.buywithprime.amazon.com/token"  # noqa: S105 - a URL, not a secret
 DEFAULT_GRAPHQL_URL = "https://api.buywithprime.amazon.com/graphql"
 PUBLISHED_VERIFICATION_KEY = (
     "-----BEGIN PUBLIC KEY-----\n"

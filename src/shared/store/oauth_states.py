@@ -23,9 +23,7 @@ class OAuthStateStore:
             "created_at": n(pending.created_at),
             TTL_ATTRIBUTE: n(pending.expires_at),
         }
-        self._client.put_item(
-            TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-        )
+        self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get(self, state: str) -> PendingAuthorization | None:
         """Read without consuming (used to explain a refusal; no side effect)."""
