@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.apigw import LambdaContext
-from devtools.template import function_environment, load_template, table_create_arguments
+from devtools.template import function_environment, parameters, table_create_arguments
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_INSTALLATION = "amzn1.bwp.installation.sample-0001"
@@ -22,9 +22,9 @@ def resolve(value: Any, local_names: dict[str, str]) -> str:
     """Resolve `Ref` to a parameter's default or a resource's local name; plain values as is."""
     if isinstance(value, dict) and "Ref" in value:
         name = value["Ref"]
-        parameters = load_template().get("Parameters", {})
-        if name in parameters:
-            return str(parameters[name].get("Default", ""))
+        declared = parameters()
+        if name in declared:
+            return str(declared[name].get("Default", ""))
         return local_names[name]
     if isinstance(value, dict):
         raise ValueError(f"cannot resolve {value} locally")

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools.template import table_create_arguments
+from devtools.template import function_environment, table_create_arguments
 from oauth.dependencies import Dependencies
 from sandbox.server import BuyWithPrimeSandbox
 from tests.app_driver import API_ORIGIN, AppDriver
@@ -29,8 +29,12 @@ def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_SERVICE_NAME": "buy-with-prime-oauth",
-        "POWERTOOLS_METRICS_NAMESPACE": "BuyWithPrimeIntegration",
+        # the Powertools settings the template gives every function
+        **{
+            k: v
+            for k, v in function_environment("OAuthFunction").items()
+            if k.startswith("POWERTOOLS_") and isinstance(v, str)
+        },
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.template_loader import (
+from devtools.template import (
     PROJECT_ROOT,
     TEMPLATE_PATH,
     dynamodb_table_spec,
@@ -853,8 +853,11 @@ def test_other_outputs(template: dict[str, Any]) -> None:
     assert outputs["InstallationsTableName"]["Value"] == {"Ref": "InstallationsTable"}
     assert outputs["ClientCredentialsSecretArn"]["Value"] == {"Ref": "ClientCredentialsSecret"}
     command = sub_text(outputs["PutClientCredentialsCommand"]["Value"])
-    assert command.startswith("aws secretsmanager put-secret-value --secret-id ${ClientCredentialsSecret} ")
-    secret_string = shlex.split(command)[shlex.split(command).index("--secret-string") + 1]
+    words = shlex.split(command)
+    assert words[:3] == ["aws", "secretsmanager", "put-secret-value"]
+    assert words[words.index("--secret-id") + 1] == "${ClientCredentialsSecret}"
+    assert words[words.index("--region") + 1] == "${AWS::Region}"  # the secret's region, whatever the CLI's default
+    secret_string = words[words.index("--secret-string") + 1]
     assert json.loads(secret_string) == {"client_id": "...", "client_secret": "..."}
 
 

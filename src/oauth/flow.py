@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from oauth import pkce
+from oauth.refusal import Refusal
 from shared.models import ClientCredentials, Installation, PendingAuthorization
 
 if TYPE_CHECKING:
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 
 # __Host- cookies must be Secure, Path=/ and host-only: no other subdomain can set or read it.
 BINDING_COOKIE = "__Host-bwp-oauth"
-
-
-class Refusal(Exception):
-    """A request refused with `status`; `reason` is a short fixed code for logs and metrics."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)

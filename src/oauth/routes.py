@@ -8,6 +8,7 @@ from typing import Any
 from oauth import flow, pages
 from oauth.dependencies import Dependencies
 from oauth.http import HttpRequest, json_response, redirect
+from oauth.refusal import Refusal
 from shared.observability import count, logger
 
 
@@ -23,7 +24,7 @@ def _verified_installation(request: HttpRequest, deps: Dependencies) -> tuple[st
         verified = deps.verifier.verify(request, base_url(request, deps))
     except VerificationError as error:
         status = 401 if error.reason == "missing_token" else 403
-        raise flow.Refusal(
+        raise Refusal(
             status, error.reason, "This request could not be verified as coming from Buy with Prime."
         ) from None
     logger.append_keys(installation_id=verified.installation_id)
@@ -48,7 +49,7 @@ def install(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
     installation_id, _ = _verified_installation(request, deps)
     code = request.query.get("code")
     if not code:
-        raise flow.Refusal(400, "missing_code", "The request has no authorization code. Start again from Launch.")
+        raise Refusal(400, "missing_code", "The request has no authorization code. Start again from Launch.")
     now = int(time.time())
     pending = flow.claim_pending_authorization(
         states=deps.states,
@@ -107,7 +108,3 @@ def uninstall(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
     count("Uninstalls")
     logger.info("uninstall processed", extra={"outcome": outcome.value})
     return json_response(200, {"status": outcome.value})
-
-
-def health(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
-    return json_response(200, {"status": "ok"})
