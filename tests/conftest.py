@@ -15,6 +15,7 @@ from devtools.template import function_environment, table_create_arguments
 from oauth.dependencies import Dependencies
 from sandbox.server import BuyWithPrimeSandbox
 from tests.app_driver import API_ORIGIN, AppDriver
+from tests.events_driver import EventsDriver
 
 CLIENT_ID = "amzn1.application-oa2-client.test"
 CLIENT_SECRET = "test-client-secret-4f1c2b"  # distinctive, so the log scan can look for it
@@ -93,3 +94,8 @@ def deps(environ: dict[str, str]) -> Dependencies:
 @pytest.fixture
 def app(deps: Dependencies, sandbox: BuyWithPrimeSandbox, dynamodb: Any) -> AppDriver:
     return AppDriver(deps, sandbox, dynamodb, TABLE_NAME)
+
+
+@pytest.fixture
+def events(environ: dict[str, str], sandbox: BuyWithPrimeSandbox) -> EventsDriver:
+    return EventsDriver(environ, sandbox, TABLE_NAME)

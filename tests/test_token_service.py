@@ -7,7 +7,6 @@ import threading
 import time
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
@@ -17,6 +16,7 @@ from shared.errors import InstallationNotFoundError, ReauthorizationRequiredErro
 from shared.models import ClientCredentials, TokenSet
 from shared.store.installations import InstallationStore
 from shared.tokens import TokenCache, TokenService
+from tests.atomic_dynamodb import AtomicDynamoDB
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, TABLE_NAME
 
 INSTALLATION = "amzn1.bwp.installation.tokens"
@@ -26,26 +26,6 @@ CREDENTIALS = ClientCredentials(client_id=CLIENT_ID, client_secret=CLIENT_SECRET
 class StaticCredentials:
     def get(self) -> ClientCredentials:
         return CREDENTIALS
-
-
-class AtomicDynamoDB:
-    """moto applies a conditional write in several unguarded steps, so two threads can both pass
-    the same condition; real DynamoDB applies each write atomically. Serialising the calls gives
-    moto DynamoDB's per-request atomicity, which is all the lease relies on."""
-
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self._client = boto3.client("dynamodb")
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def atomic(**kwargs: Any) -> Any:
-            with self._lock:
-                return method(**kwargs)
-
-        return atomic
 
 
 def _service(sandbox: BuyWithPrimeSandbox, **kw: Any) -> TokenService:

@@ -1,46 +1,18 @@
-"""Builds the OAuth function's collaborators lazily, so each route imports and creates only what
-it uses (cold start), and once per container (warm invocations reuse them)."""
+"""The OAuth function's collaborators: the shared ones plus OAuth states and the verifier."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shared.wiring import SharedDependencies
 
 if TYPE_CHECKING:
     from oauth.verification import RequestVerifier
-    from shared.buy_with_prime import BuyWithPrimeClient
-    from shared.credentials import ClientCredentialsProvider
-    from shared.settings import Settings
-    from shared.store.installations import InstallationStore
     from shared.store.oauth_states import OAuthStateStore
-    from shared.tokens import TokenService
 
 
-class Dependencies:
-    """Tests replace any attribute (e.g. `deps.buy_with_prime = ...`) before the first use."""
-
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._environ = environ
-
-    @cached_property
-    def settings(self) -> Settings:
-        from shared.settings import load_settings
-
-        return load_settings(self._environ)
-
-    @cached_property
-    def dynamodb(self) -> Any:
-        import boto3
-
-        return boto3.client("dynamodb")
-
-    @cached_property
-    def secretsmanager(self) -> Any:
-        import boto3
-
-        return boto3.client("secretsmanager")
-
+class Dependencies(SharedDependencies):
     @cached_property
     def states(self) -> OAuthStateStore:
         from shared.store.oauth_states import OAuthStateStore
@@ -48,39 +20,7 @@ class Dependencies:
         return OAuthStateStore(self.dynamodb, self.settings.table_name)
 
     @cached_property
-    def installations(self) -> InstallationStore:
-        from shared.store.installations import InstallationStore
-
-        return InstallationStore(self.dynamodb, self.settings.table_name)
-
-    @cached_property
-    def credentials(self) -> ClientCredentialsProvider:
-        from shared.credentials import ClientCredentialsProvider
-
-        return ClientCredentialsProvider(self.secretsmanager, self.settings.client_credentials_secret_arn)
-
-    @cached_property
-    def buy_with_prime(self) -> BuyWithPrimeClient:
-        import requests
-
-        from shared.buy_with_prime import BuyWithPrimeClient
-
-        settings = self.settings
-        return BuyWithPrimeClient(
-            settings.bwp_token_url,
-            settings.bwp_graphql_url,
-            session=requests.Session(),
-            api_version=settings.bwp_api_version,
-        )
-
-    @cached_property
     def verifier(self) -> RequestVerifier:
         from oauth.verification import RequestVerifier
 
         return RequestVerifier(self.settings.bwp_verification_public_key)
-
-    @cached_property
-    def tokens(self) -> TokenService:
-        from shared.tokens import TokenCache, TokenService
-
-        return TokenService(self.installations, self.buy_with_prime, self.credentials, TokenCache())

@@ -22,6 +22,8 @@ ENVIRONMENT_VARIABLES = {
     "bwp_api_version": "BWP_API_VERSION",
     "post_install_redirect_url": "POST_INSTALL_REDIRECT_URL",
     "oauth_state_ttl_seconds": "OAUTH_STATE_TTL_SECONDS",
+    "event_record_retention_days": "EVENT_RECORD_RETENTION_DAYS",
+    "hydration_max_workers": "HYDRATION_MAX_WORKERS",
 }
 
 DEFAULT_AUTHORIZE_URL = "https://console.buywithprime.amazon.com/marketplace/authorize"
@@ -75,6 +77,8 @@ class Settings(BaseModel):
     bwp_api_version: str | None = Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     post_install_redirect_url: str | None = None
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    event_record_retention_days: int = Field(default=90, ge=1, le=3650)
+    hydration_max_workers: int = Field(default=10, ge=1, le=32)
 
     @field_validator("bwp_authorize_url", "bwp_token_url", "bwp_graphql_url", "post_install_redirect_url")
     @classmethod

@@ -12,6 +12,15 @@ INSTALLATION_PREFIX = "INSTALLATION#"
 INSTALLATION_SK = "INSTALLATION"
 OAUTH_STATE_PREFIX = "OAUTH_STATE#"
 OAUTH_STATE_SK = "OAUTH_STATE"
+EVENT_PREFIX = "EVENT#"
+EVENT_SK = "EVENT"
+EVENT_KEY_PREFIX = "EVENT_KEY#"
+EVENT_KEY_SK = "EVENT_KEY"
+LINK_PREFIX = "BUSINESS_PRODUCT#"
+LINK_SK = "INSTALLATION_LINK"
+ORDER_SK_PREFIX = "ORDER#"
+STORE_SK = "STORE"
+ATTENTION_PREFIX = "ATTENTION#"
 
 Item = dict[str, dict[str, Any]]
 
@@ -22,6 +31,10 @@ def installation_key(installation_id: str) -> Item:
 
 def oauth_state_key(state: str) -> Item:
     return {PK: {"S": OAUTH_STATE_PREFIX + state}, SK: {"S": OAUTH_STATE_SK}}
+
+
+def key(pk: str, sk: str) -> Item:
+    return {PK: {"S": pk}, SK: {"S": sk}}
 
 
 def s(value: str) -> dict[str, str]:

@@ -1,0 +1,331 @@
+"""One batch of partner events, start to finish, with as few round trips as possible:
+
+1. parse every body (a malformed one is recorded, never retried);
+2. one BatchGetItem: which events were processed already, and which installation each business
+   product belongs to;
+3. route each event to its installation (contextKeys, else the business-product link);
+4. one access token per installation (refreshed at most once, by the token service);
+5. hydrate concurrently: one order query per (installation, order), the store identity once;
+6. record each event with one conditional write (a transaction when it carries more).
+
+Every message ends with a verdict; only RETRY (transient trouble) sends it back to the queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from events import queries
+from events.envelope import MalformedEventError, PartnerEvent, parse_event
+from events.event_types import is_order_linked
+from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Outcome
+
+MAX_RAW_CHARS = 300_000  # a DynamoDB item holds 400 KB; a hostile body must not make the write fail
+LINK_CACHE_SECONDS = 300
+
+
+class TokenProvider(Protocol):
+    def access_token(self, installation_id: str) -> str: ...
+
+
+class GraphQLApi(Protocol):
+    def graphql(
+        self, access_token: str, installation_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
+
+class Verdict(StrEnum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    UNROUTABLE = "unroutable"
+    FAILED = "failed"
+    NEEDS_REAUTHORIZATION = "needs_reauthorization"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    body: str
+
+
+@dataclass
+class Result:
+    message_id: str
+    verdict: Verdict
+    event_id: str | None = None
+    event_type: str | None = None
+    installation_id: str | None = None
+    reason: str | None = None
+    hydration_ms: float | None = None
+
+
+@dataclass
+class _Work:
+    """One message on its way through the batch."""
+
+    message: Message
+    event: PartnerEvent | None = None
+    installation_id: str | None = None
+    learned_link: str | None = None
+    previous_attention: tuple[str, str] | None = None
+    token: str | None = None
+    snapshot: OrderSnapshot | None = None
+    result: Result | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self, verdict: Verdict, reason: str | None = None) -> None:
+        event = self.event
+        self.result = Result(
+            message_id=self.message.message_id,
+            verdict=verdict,
+            event_id=event.event_id if event else f"sqs:{self.message.message_id}",
+            event_type=event.event_type if event else None,
+            installation_id=self.installation_id,
+            reason=reason,
+            hydration_ms=self.notes.get("hydration_ms"),
+        )
+
+
+class EventPipeline:
+    def __init__(
+        self,
+        store: EventStore,
+        tokens: TokenProvider,
+        api: GraphQLApi,
+        *,
+        api_version: str | None = None,
+        retention_days: int = 90,
+        max_workers: int = 10,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._tokens = tokens
+        self._api = api
+        self._order_query = queries.order_query(api_version)
+        self._retention_seconds = retention_days * 86_400
+        self._max_workers = max_workers
+        self._clock = clock
+        self._links: dict[str, tuple[str, float]] = {}  # business product -> (installation, cached until)
+        self._known_stores: set[str] = set()
+
+    def process(self, messages: list[Message]) -> list[Result]:
+        work = [self._parse(message) for message in messages]
+        live = self._deduplicate_and_route(work)
+        with ThreadPoolExecutor(max_workers=max(1, min(self._max_workers, len(work)))) as pool:
+            self._acquire_tokens(live, pool)
+            self._hydrate(live, pool)
+            list(pool.map(self._record, [w for w in work if w.result is None]))
+        return [w.result or Result(w.message.message_id, Verdict.RETRY, reason="unfinished") for w in work]
+
+    # ------------------------------------------------------------------ steps
+    def _parse(self, message: Message) -> _Work:
+        work = _Work(message)
+        try:
+            work.event = parse_event(message.body)
+        except MalformedEventError as error:
+            work.notes["malformed"] = error.reason
+        return work
+
+    def _deduplicate_and_route(self, work: list[_Work]) -> list[_Work]:
+        events = [w.event for w in work if w.event]
+        now = self._clock()
+        uncached = {e.ids.business_product_id for e in events if e.ids.business_product_id} - {
+            bp for bp, (_, until) in self._links.items() if until > now
+        }
+        lookup = self._store.lookup(
+            [e.event_id for e in events] + [f"sqs:{w.message.message_id}" for w in work if not w.event],
+            [e.idempotency_key for e in events if e.idempotency_key],
+            uncached,
+        )
+        for bp, installation_id in lookup.links.items():
+            self._links[bp] = (installation_id, now + LINK_CACHE_SECONDS)
+        seen: set[str] = set()
+        live: list[_Work] = []
+        for item in work:
+            if self._is_duplicate(item, lookup, seen):
+                item.finish(Verdict.DUPLICATE)
+                continue
+            event = item.event
+            item.previous_attention = lookup.attention_of.get(
+                event.event_id if event else f"sqs:{item.message.message_id}"
+            )
+            if event is None:
+                continue  # recorded as failed in _record
+            bp = event.ids.business_product_id or ""
+            linked = self._links.get(bp, ("", 0.0))[0] if bp else ""
+            item.installation_id = event.installation_id or linked or None
+            if event.installation_id and bp and linked != event.installation_id:
+                item.learned_link = event.installation_id
+                self._links[bp] = (event.installation_id, now + LINK_CACHE_SECONDS)
+            if item.installation_id:
+                live.append(item)
+        return live
+
+    def _is_duplicate(self, item: _Work, lookup: Lookup, seen: set[str]) -> bool:
+        event = item.event
+        keys = [event.event_id] if event else [f"sqs:{item.message.message_id}"]
+        if event and event.idempotency_key:
+            keys.append(f"key:{event.idempotency_key}")
+        duplicate = any(k in seen for k in keys) or keys[0] in lookup.processed_events
+        if (
+            event
+            and event.idempotency_key
+            and lookup.key_owner.get(event.idempotency_key) not in (None, event.event_id)
+        ):
+            duplicate = True
+        seen.update(keys)
+        return duplicate
+
+    def _acquire_tokens(self, live: list[_Work], pool: ThreadPoolExecutor) -> None:
+        """One token per installation, asked for concurrently across installations."""
+        from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
+
+        needing = [w for w in live if self._needs_api(w)]
+        installations = sorted({w.installation_id for w in needing if w.installation_id})
+        outcomes = dict(zip(installations, pool.map(self._token_or_error, installations), strict=True))
+        for item in needing:
+            token = outcomes[item.installation_id or ""]
+            if isinstance(token, str):
+                item.token = token
+            elif not self._wants_order(item):
+                continue  # only the store identity wanted the API: the event is stored as received
+            elif isinstance(token, ReauthorizationRequiredError):
+                item.notes["outcome"] = (Outcome.NEEDS_REAUTHORIZATION, "refresh_token_rejected")
+            elif isinstance(token, InstallationNotFoundError):
+                item.notes["outcome"] = (Outcome.UNROUTABLE, "installation_not_found")
+            else:
+                item.finish(Verdict.RETRY, f"token: {type(token).__name__}")
+
+    def _token_or_error(self, installation_id: str) -> str | Exception:
+        try:
+            return self._tokens.access_token(installation_id)
+        except Exception as error:  # noqa: BLE001 - sorted into verdicts by the caller
+            return error
+
+    @staticmethod
+    def _wants_order(item: _Work) -> bool:
+        event = item.event
+        return bool(event and is_order_linked(event.event_type) and event.ids.order_id)
+
+    def _needs_api(self, item: _Work) -> bool:
+        return self._wants_order(item) or item.installation_id not in self._known_stores
+
+    def _hydrate(self, live: list[_Work], pool: ThreadPoolExecutor) -> None:
+        ready = [w for w in live if w.token and w.result is None and "outcome" not in w.notes]
+        orders: dict[tuple[str, str], list[_Work]] = {}
+        for item in ready:
+            if self._wants_order(item) and item.event and item.event.ids.order_id and item.installation_id:
+                orders.setdefault((item.installation_id, item.event.ids.order_id), []).append(item)
+        stores = {w.installation_id: w.token for w in ready if w.installation_id not in self._known_stores}
+        jobs: list[Callable[[], None]] = [self._order_job(key, items) for key, items in orders.items()]
+        jobs += [
+            self._store_job(installation, token) for installation, token in stores.items() if installation and token
+        ]
+        list(pool.map(lambda job: job(), jobs))
+
+    def _order_job(self, key: tuple[str, str], items: list[_Work]) -> Callable[[], None]:
+        def run() -> None:
+            installation_id, order_id = key
+            started = time.perf_counter()
+            outcome = self._fetch(items[0].token or "", installation_id, self._order_query, {"orderId": order_id})
+            elapsed = (time.perf_counter() - started) * 1000
+            for item in items:
+                item.notes["hydration_ms"] = elapsed
+            if isinstance(outcome, dict):
+                order = outcome.get("order")
+                if order is None:
+                    _mark(items, (Outcome.FAILED, "resource_not_found"))
+                    return
+                first = items[0].event
+                assert first is not None
+                items[0].snapshot = OrderSnapshot(
+                    installation_id, order_id, order, int(time.time() * 1000), first.event_id
+                )
+            elif outcome == "retry":
+                for item in items:
+                    item.finish(Verdict.RETRY, "graphql: transient")
+            else:
+                _mark(items, (Outcome.FAILED, outcome))
+
+        return run
+
+    def _store_job(self, installation_id: str, token: str) -> Callable[[], None]:
+        def run() -> None:
+            if self._store.has_store_identity(installation_id):
+                self._known_stores.add(installation_id)
+                return
+            outcome = self._fetch(token, installation_id, queries.load("store"), None)
+            if isinstance(outcome, dict) and isinstance(outcome.get("buyWithPrimeStore"), dict):
+                self._store.put_store_identity(installation_id, outcome["buyWithPrimeStore"], int(time.time() * 1000))
+                self._known_stores.add(installation_id)
+
+        return run
+
+    def _fetch(
+        self, token: str, installation_id: str, query: str, variables: dict[str, Any] | None
+    ) -> dict[str, Any] | str:
+        """The data, "retry" for transient trouble, or a permanent failure's reason."""
+        from shared.buy_with_prime import BuyWithPrimeError, GraphQLError
+
+        try:
+            return self._api.graphql(token, installation_id, query, variables)
+        except GraphQLError as error:
+            kind = error.types[0] if error.types else "UnknownError"
+            return {
+                "AccessDeniedError": "access_denied",
+                "ResourceNotFoundError": "resource_not_found",
+                "ValidationError": "validation_error",
+            }.get(kind, f"graphql_{kind}")
+        except BuyWithPrimeError as error:
+            return "retry" if error.transient else "unexpected_answer"
+        except Exception:  # noqa: BLE001 - network and unknown trouble: let SQS try again
+            return "retry"
+
+    def _record(self, item: _Work) -> None:
+        event = item.event
+        now = int(self._clock())
+        outcome, reason = item.notes.get("outcome", (Outcome.PROCESSED, None))
+        if event is None:
+            outcome, reason = Outcome.FAILED, item.notes.get("malformed", "malformed")
+        elif item.installation_id is None:
+            outcome, reason = Outcome.UNROUTABLE, "no_installation_for_business_product"
+        keep_raw = outcome is not Outcome.PROCESSED or item.snapshot is None
+        record = EventRecord(
+            event_id=event.event_id if event else f"sqs:{item.message.message_id}",
+            outcome=outcome,
+            message_id=item.message.message_id,
+            processed_at=now,
+            expires_at=now + self._retention_seconds,
+            event_type=event.event_type if event else None,
+            received_type=event.received_type if event else None,
+            event_format=event.format if event else None,
+            event_time=event.time if event else None,
+            installation_id=item.installation_id,
+            business_product_id=event.ids.business_product_id if event else None,
+            resource_paths=event.resource_paths if event else (),
+            idempotency_key=event.idempotency_key if event and outcome is Outcome.PROCESSED else None,
+            reason=reason,
+            raw=item.message.body[:MAX_RAW_CHARS] if keep_raw else None,
+        )
+        try:
+            recorded = self._store.record(
+                record,
+                snapshot=item.snapshot if outcome is Outcome.PROCESSED else None,
+                learned_link=item.learned_link,
+                previous_attention=item.previous_attention,
+            )
+        except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
+            item.finish(Verdict.RETRY, f"store: {type(error).__name__}")
+            return
+        item.finish(Verdict(outcome.value) if recorded else Verdict.DUPLICATE, reason)
+
+
+def _mark(items: Iterable[_Work], outcome: tuple[Outcome, str]) -> None:
+    for item in items:
+        item.notes["outcome"] = outcome

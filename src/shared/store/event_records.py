@@ -1,0 +1,367 @@
+"""Event-pipeline records in the one table: the event log (which is also the de-duplication
+record), idempotency keys, business-product links, order snapshots, store identities and the
+attention list of events an operator must see and can replay.
+
+Each event is recorded with ONE request: a conditional put, or a transaction when it carries
+an idempotency key, an order snapshot, a learned link or an attention item.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.store.keys import (
+    ATTENTION_PREFIX,
+    EVENT_KEY_PREFIX,
+    EVENT_KEY_SK,
+    EVENT_PREFIX,
+    EVENT_SK,
+    INSTALLATION_PREFIX,
+    LINK_PREFIX,
+    LINK_SK,
+    ORDER_SK_PREFIX,
+    STORE_SK,
+    TTL_ATTRIBUTE,
+    Item,
+    get_s,
+    is_conditional_check_failure,
+    key,
+    n,
+    s,
+)
+
+BATCH_GET_LIMIT = 100
+
+
+class Outcome(StrEnum):
+    PROCESSED = "processed"
+    UNROUTABLE = "unroutable"
+    FAILED = "failed"
+    NEEDS_REAUTHORIZATION = "needs_reauthorization"
+
+
+ATTENTION_OUTCOMES = frozenset({Outcome.UNROUTABLE, Outcome.FAILED, Outcome.NEEDS_REAUTHORIZATION})
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """What is kept of one event (and, for attention outcomes, enough to replay it)."""
+
+    event_id: str
+    outcome: Outcome
+    message_id: str
+    processed_at: int
+    expires_at: int
+    event_type: str | None = None
+    received_type: str | None = None
+    event_format: str | None = None
+    event_time: str | None = None
+    installation_id: str | None = None
+    business_product_id: str | None = None
+    resource_paths: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    reason: str | None = None
+    raw: str | None = None  # the message body, kept for attention outcomes and un-hydrated types
+
+    @property
+    def attention_sk(self) -> str:
+        return f"{self.event_time or self.processed_at}#{self.event_id}"
+
+
+@dataclass(frozen=True)
+class OrderSnapshot:
+    installation_id: str
+    order_id: str
+    order: dict[str, Any]
+    fetched_at_ms: int
+    event_id: str
+
+
+@dataclass
+class Lookup:
+    """What one batch needs to know before it works: one BatchGetItem answers all of it."""
+
+    processed_events: set[str] = field(default_factory=set)
+    attention_of: dict[str, tuple[str, str]] = field(default_factory=dict)  # event id -> (outcome, sk)
+    key_owner: dict[str, str] = field(default_factory=dict)  # idempotency key -> event id
+    links: dict[str, str] = field(default_factory=dict)  # business product -> installation
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    outcome: str
+    sort_key: str
+    event_id: str
+    reason: str | None
+    installation_id: str | None
+    business_product_id: str | None
+    raw: str | None
+
+
+class EventStore:
+    """`client` is a boto3 DynamoDB client; the store never builds its own."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # ------------------------------------------------------------------ reads
+    def lookup(self, event_ids: Iterable[str], keys: Iterable[str], business_products: Iterable[str]) -> Lookup:
+        wanted = (
+            [key(EVENT_PREFIX + e, EVENT_SK) for e in sorted(set(event_ids))]
+            + [key(EVENT_KEY_PREFIX + k, EVENT_KEY_SK) for k in sorted(set(keys))]
+            + [key(LINK_PREFIX + b, LINK_SK) for b in sorted(set(business_products))]
+        )
+        found = Lookup()
+        for item in self._batch_get(wanted):
+            pk = get_s(item, "pk") or ""
+            if pk.startswith(EVENT_PREFIX):
+                event_id = pk[len(EVENT_PREFIX) :]
+                outcome = get_s(item, "outcome")
+                if outcome == Outcome.PROCESSED:
+                    found.processed_events.add(event_id)
+                elif outcome and get_s(item, "attention_sk"):
+                    found.attention_of[event_id] = (outcome, get_s(item, "attention_sk") or "")
+            elif pk.startswith(EVENT_KEY_PREFIX):
+                found.key_owner[pk[len(EVENT_KEY_PREFIX) :]] = get_s(item, "event_id") or ""
+            elif pk.startswith(LINK_PREFIX):
+                found.links[pk[len(LINK_PREFIX) :]] = get_s(item, "installation_id") or ""
+        return found
+
+    def has_store_identity(self, installation_id: str) -> bool:
+        answer = self._client.get_item(
+            TableName=self._table, Key=key(INSTALLATION_PREFIX + installation_id, STORE_SK), ProjectionExpression="pk"
+        )
+        return "Item" in answer
+
+    def order_snapshot(self, installation_id: str, order_id: str) -> dict[str, Any] | None:
+        answer = self._client.get_item(
+            TableName=self._table, Key=key(INSTALLATION_PREFIX + installation_id, ORDER_SK_PREFIX + order_id)
+        )
+        item = answer.get("Item")
+        return None if item is None else dict(json.loads(get_s(item, "order") or "{}"))
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        item = self._client.get_item(TableName=self._table, Key=key(EVENT_PREFIX + event_id, EVENT_SK)).get("Item")
+        return None if item is None else {k: next(iter(v.values())) for k, v in item.items()}
+
+    def attention(self, outcome: str, limit: int = 100) -> list[AttentionItem]:
+        answer = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s(ATTENTION_PREFIX + outcome)},
+            Limit=limit,
+        )
+        return [
+            AttentionItem(
+                outcome=outcome,
+                sort_key=get_s(item, "sk") or "",
+                event_id=get_s(item, "event_id") or "",
+                reason=get_s(item, "reason"),
+                installation_id=get_s(item, "installation_id"),
+                business_product_id=get_s(item, "business_product_id"),
+                raw=get_s(item, "raw"),
+            )
+            for item in answer.get("Items", [])
+        ]
+
+    # ----------------------------------------------------------------- writes
+    def record(
+        self,
+        record: EventRecord,
+        *,
+        snapshot: OrderSnapshot | None = None,
+        learned_link: str | None = None,
+        previous_attention: tuple[str, str] | None = None,
+    ) -> bool:
+        """Record one event; False when it was already processed (a duplicate: nothing written).
+
+        `previous_attention` (outcome, sort key) is the attention item an earlier delivery left;
+        it is removed in the same request when this delivery ends differently.
+        """
+        while True:
+            writes = self._writes(record, snapshot, learned_link, previous_attention)
+            try:
+                self._write(writes)
+                return True
+            except Exception as error:
+                reasons = _cancellation_codes(error)
+                if is_conditional_check_failure(error) or (reasons and reasons[0] == "ConditionalCheckFailed"):
+                    return False  # the event record's own condition: processed before
+                if record.idempotency_key and len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    return False  # another event with the same idempotency key was processed
+                if snapshot is not None and "ConditionalCheckFailed" in reasons:
+                    snapshot = None  # a newer snapshot of this order is stored already: keep it
+                    continue
+                raise
+
+    def put_store_identity(self, installation_id: str, store: dict[str, Any], fetched_at_ms: int) -> None:
+        item: Item = {
+            **key(INSTALLATION_PREFIX + installation_id, STORE_SK),
+            "site_id": s(str(store.get("siteId") or "")),
+            "widget_id": s(str(store.get("widgetId") or "")),
+            "fetched_at": n(fetched_at_ms),
+        }
+        self._client.put_item(TableName=self._table, Item=item)
+
+    def put_link(self, business_product_id: str, installation_id: str, source: str) -> None:
+        """Register (or correct) which installation a business product belongs to."""
+        self._client.put_item(TableName=self._table, Item=_link_item(business_product_id, installation_id, source))
+
+    def delete_attention(self, outcome: str, sort_key: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=key(ATTENTION_PREFIX + outcome, sort_key))
+
+    # --------------------------------------------------------------- internals
+    def _writes(
+        self,
+        record: EventRecord,
+        snapshot: OrderSnapshot | None,
+        learned_link: str | None,
+        previous_attention: tuple[str, str] | None,
+    ) -> list[dict[str, Any]]:
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _event_item(record),
+                    "ConditionExpression": "attribute_not_exists(pk) OR outcome <> :processed",
+                    "ExpressionAttributeValues": {":processed": s(Outcome.PROCESSED.value)},
+                }
+            }
+        ]
+        if record.idempotency_key:
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **key(EVENT_KEY_PREFIX + record.idempotency_key, EVENT_KEY_SK),
+                            "event_id": s(record.event_id),
+                            TTL_ATTRIBUTE: n(record.expires_at),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR event_id = :id",
+                        "ExpressionAttributeValues": {":id": s(record.event_id)},
+                    }
+                }
+            )
+        if snapshot is not None:
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **key(INSTALLATION_PREFIX + snapshot.installation_id, ORDER_SK_PREFIX + snapshot.order_id),
+                            "order_id": s(snapshot.order_id),
+                            "order": s(json.dumps(snapshot.order, separators=(",", ":"), sort_keys=True)),
+                            "fetched_at": n(snapshot.fetched_at_ms),
+                            "event_id": s(snapshot.event_id),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR fetched_at <= :f",
+                        "ExpressionAttributeValues": {":f": n(snapshot.fetched_at_ms)},
+                    }
+                }
+            )
+        if learned_link and record.business_product_id:
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": _link_item(record.business_product_id, learned_link, f"event:{record.event_id}"),
+                    }
+                }
+            )
+        if record.outcome in ATTENTION_OUTCOMES:
+            writes.append({"Put": {"TableName": self._table, "Item": _attention_item(record)}})
+        if previous_attention and previous_attention != (record.outcome.value, record.attention_sk):
+            outcome, sort_key = previous_attention
+            writes.append({"Delete": {"TableName": self._table, "Key": key(ATTENTION_PREFIX + outcome, sort_key)}})
+        return writes
+
+    def _write(self, writes: list[dict[str, Any]]) -> None:
+        if len(writes) == 1:
+            self._client.put_item(**writes[0]["Put"])
+        else:
+            self._client.transact_write_items(TransactItems=writes)
+
+    def _batch_get(self, keys: list[Item]) -> list[Item]:
+        items: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+            }
+            for attempt in range(8):
+                answer = self._client.batch_get_item(RequestItems=request)
+                items.extend(answer.get("Responses", {}).get(self._table, []))
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            if request:
+                raise RuntimeError("DynamoDB left keys unprocessed after retries")
+        return items
+
+
+def _event_item(record: EventRecord) -> Item:
+    item: Item = {
+        **key(EVENT_PREFIX + record.event_id, EVENT_SK),
+        "event_id": s(record.event_id),
+        "outcome": s(record.outcome.value),
+        "message_id": s(record.message_id),
+        "processed_at": n(record.processed_at),
+        TTL_ATTRIBUTE: n(record.expires_at),
+    }
+    optional = {
+        "event_type": record.event_type,
+        "received_type": record.received_type,
+        "event_format": record.event_format,
+        "event_time": record.event_time,
+        "installation_id": record.installation_id,
+        "business_product_id": record.business_product_id,
+        "idempotency_key": record.idempotency_key,
+        "reason": record.reason,
+        "raw": record.raw,
+    }
+    item.update({name: s(value) for name, value in optional.items() if value})
+    if record.resource_paths:
+        item["resources"] = {"L": [s(path) for path in record.resource_paths]}
+    if record.outcome in ATTENTION_OUTCOMES:
+        item["attention_sk"] = s(record.attention_sk)
+    return item
+
+
+def _attention_item(record: EventRecord) -> Item:
+    item: Item = {
+        **key(ATTENTION_PREFIX + record.outcome.value, record.attention_sk),
+        "event_id": s(record.event_id),
+        "recorded_at": n(record.processed_at),
+    }
+    optional = {
+        "reason": record.reason,
+        "installation_id": record.installation_id,
+        "business_product_id": record.business_product_id,
+        "event_type": record.event_type,
+        "raw": record.raw,
+    }
+    item.update({name: s(value) for name, value in optional.items() if value})
+    return item
+
+
+def _link_item(business_product_id: str, installation_id: str, source: str) -> Item:
+    return {
+        **key(LINK_PREFIX + business_product_id, LINK_SK),
+        "installation_id": s(installation_id),
+        "source": s(source),
+        "updated_at": n(time.time()),
+    }
+
+
+def _cancellation_codes(error: Exception) -> list[str]:
+    response = getattr(error, "response", None) or {}
+    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    return [str(reason.get("Code") or "None") for reason in response.get("CancellationReasons", [])]

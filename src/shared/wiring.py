@@ -1,0 +1,75 @@
+"""Builds the collaborators both functions share, lazily (each route or batch imports and creates
+only what it uses: cold start) and once per container (warm invocations reuse them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.buy_with_prime import BuyWithPrimeClient
+    from shared.credentials import ClientCredentialsProvider
+    from shared.settings import Settings
+    from shared.store.installations import InstallationStore
+    from shared.tokens import TokenService
+
+
+class SharedDependencies:
+    """Tests replace any attribute (e.g. `deps.buy_with_prime = ...`) before its first use."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
+
+    @cached_property
+    def settings(self) -> Settings:
+        from shared.settings import load_settings
+
+        return load_settings(self._environ)
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        import boto3
+
+        return boto3.client("dynamodb")
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        import boto3
+
+        return boto3.client("secretsmanager")
+
+    @cached_property
+    def installations(self) -> InstallationStore:
+        from shared.store.installations import InstallationStore
+
+        return InstallationStore(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def credentials(self) -> ClientCredentialsProvider:
+        from shared.credentials import ClientCredentialsProvider
+
+        return ClientCredentialsProvider(self.secretsmanager, self.settings.client_credentials_secret_arn)
+
+    @cached_property
+    def buy_with_prime(self) -> BuyWithPrimeClient:
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        from shared.buy_with_prime import BuyWithPrimeClient
+
+        settings = self.settings
+        session = requests.Session()
+        # one pooled connection per hydration worker, so concurrent calls reuse connections
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, settings.hydration_max_workers))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return BuyWithPrimeClient(
+            settings.bwp_token_url, settings.bwp_graphql_url, session=session, api_version=settings.bwp_api_version
+        )
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        from shared.tokens import TokenCache, TokenService
+
+        return TokenService(self.installations, self.buy_with_prime, self.credentials, TokenCache())
