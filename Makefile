@@ -13,7 +13,7 @@ ENV       ?= default
 SAM_PATH  := PATH="$(CURDIR)/$(BIN):$$PATH"
 EVENTS    := $(filter-out env,$(basename $(notdir $(wildcard events/*.json))))
 
-.PHONY: help install lint format typecheck unit validate build test deploy clean $(addprefix invoke-,$(EVENTS))
+.PHONY: help install lint format typecheck unit validate build test deploy redrive replay clean $(addprefix invoke-,$(EVENTS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,14 +60,22 @@ deploy: build ## deploy ENV=default|dev|prod (guided the first time an environme
 	@region=$$($(BIN)/python -c 'import sys,tomllib; c=tomllib.load(open("samconfig.toml","rb")); print(c.get(sys.argv[1],{}).get("deploy",{}).get("parameters",{}).get("region",""))' $(ENV)); \
 	if [ -z "$$region" ]; then $(SAM) deploy --guided --config-env $(ENV); else $(SAM) deploy --config-env $(ENV); fi
 
-# sam local invoke needs Docker; without it the same event runs in-process against moto.
-invoke-%: install events/%.json ## invoke the OAuth function with events/NAME.json
-	@if docker info >/dev/null 2>&1; then \
-	  $(SAM_PATH) $(SAM) local invoke OAuthFunction -e events/$*.json --env-vars events/env.json; \
+# sam local invoke needs Docker; without it the same event runs in-process against moto and the
+# Buy with Prime sandbox. events/sqs-*.json go to EventsFunction, the others to OAuthFunction.
+invoke-%: install events/%.json ## invoke a function with events/NAME.json
+	@function=$$(case "$*" in sqs-*) echo EventsFunction;; *) echo OAuthFunction;; esac); \
+	if docker info >/dev/null 2>&1; then \
+	  $(SAM_PATH) $(SAM) local invoke $$function -e events/$*.json --env-vars events/env.json; \
 	else \
-	  echo "(no container runtime: running events/$*.json in-process against moto instead of sam local invoke)"; \
+	  echo "(no container runtime: running events/$*.json through $$function in-process, against moto and the sandbox)"; \
 	  $(BIN)/python scripts/invoke_local.py events/$*.json; \
 	fi
+
+redrive: $(VENV)/.installed ## move the DLQ's messages back to the events queue (STACK=name)
+	$(BIN)/python -m bwpctl --stack "$(STACK)" redrive
+
+replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STACK=name)
+	$(BIN)/python -m bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,12 +1,13 @@
-"""Run a sample event through a function's handler in-process, against moto, with the
-environment template.yaml gives the function: the Docker-free stand-in for `sam local invoke`."""
+"""Run a sample event through a function's handler in-process, against moto and the Buy with
+Prime sandbox, with the environment template.yaml gives the function: the Docker-free stand-in
+for `sam local invoke`. `events/sqs-*.json` go to EventsFunction, the others to OAuthFunction."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,13 @@ from devtools.template import function_environment, parameters, table_create_arg
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_INSTALLATION = "amzn1.bwp.installation.sample-0001"
+SAMPLE_BUSINESS_PRODUCT = "amzn1.bp.product.sample-0001"
 SAMPLE_INSTALLED_AT = 1_767_225_600 - 86_400  # a day before the samples were signed
+HANDLERS = {"OAuthFunction": "oauth.handler", "EventsFunction": "events.handler"}
+
+
+def function_for(event_file: Path) -> str:
+    return "EventsFunction" if event_file.name.startswith("sqs-") else "OAuthFunction"
 
 
 def resolve(value: Any, local_names: dict[str, str]) -> str:
@@ -37,53 +44,70 @@ def function_env(function: str, local_names: dict[str, str], overrides: dict[str
     return env
 
 
-def invoke(event_file: Path, function: str = "OAuthFunction") -> dict[str, Any]:
-    """Create the table and secret in moto, seed the sample installation, invoke, return the answer."""
+def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
+    """Create the table and secret in moto, start the sandbox, seed the sample installation, invoke."""
     import boto3
     from moto import mock_aws
 
+    from sandbox.server import BuyWithPrimeSandbox
+
+    function = function or function_for(event_file)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "local")
     event = json.loads(event_file.read_text(encoding="utf-8"))
     overrides: dict[str, str] = json.loads((EVENTS / "env.json").read_text(encoding="utf-8")).get(function, {})
-    with mock_aws():
+    client_id, client_secret = "amzn1.application-oa2-client.local", secrets.token_urlsafe(24)
+    with mock_aws(), BuyWithPrimeSandbox(client_id=client_id, client_secret=client_secret) as sandbox:
         dynamodb = boto3.client("dynamodb")
         table = table_create_arguments(name="local-installations")
         dynamodb.create_table(**table)
         secret = boto3.client("secretsmanager").create_secret(
             Name="local-client-credentials",
-            SecretString=json.dumps(
-                {"client_id": "amzn1.application-oa2-client.local", "client_secret": secrets.token_urlsafe(24)}
-            ),
+            SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret}),
         )
         local_names = {"InstallationsTable": table["TableName"], "ClientCredentialsSecret": secret["ARN"]}
-        env = function_env(function, local_names, overrides)
-        _seed_sample_installation(dynamodb, table["TableName"])
+        sandbox_endpoints = {
+            "BWP_AUTHORIZE_URL": sandbox.authorize_url,
+            "BWP_TOKEN_URL": sandbox.token_url,
+            "BWP_GRAPHQL_URL": sandbox.graphql_url,
+        }
+        env = function_env(function, local_names, {**sandbox_endpoints, **overrides})
+        _seed_sample_installation(dynamodb, table["TableName"], sandbox)
         os.environ.update({k: v for k, v in env.items() if k.startswith("POWERTOOLS_")})
-        from oauth import handler
-        from oauth.dependencies import Dependencies
-
-        handler.reset_dependencies(Dependencies(env))
+        handler = importlib.import_module(HANDLERS[function])
+        dependencies = importlib.import_module(HANDLERS[function].replace(".handler", ".dependencies"))
+        handler.reset_dependencies(dependencies.Dependencies(env))
         try:
             answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
-            return answer
         finally:
             handler.reset_dependencies()
+        if function == "EventsFunction":
+            answer = {"response": answer, "stored": _stored_summary(dynamodb, table["TableName"])}
+        return answer
 
 
-def _seed_sample_installation(dynamodb: Any, table: str) -> None:
-    """The installation the Settings and Uninstall samples are signed for (placeholder tokens)."""
+def _seed_sample_installation(dynamodb: Any, table: str, sandbox: Any) -> None:
+    """The installation the samples are signed for, with tokens the sandbox really issued."""
     from shared.models import TokenSet
+    from shared.store.event_records import EventStore
     from shared.store.installations import InstallationStore
 
-    placeholder = {"access_token": "local-placeholder-access", "refresh_token": "local-placeholder-refresh"}
-    tokens = TokenSet.model_validate(placeholder)
-    store = InstallationStore(dynamodb, table)
-    store.save_installation(SAMPLE_INSTALLATION, tokens, SAMPLE_INSTALLED_AT)
-    dynamodb.update_item(
-        TableName=table,
-        Key={"pk": {"S": f"INSTALLATION#{SAMPLE_INSTALLATION}"}, "sk": {"S": "INSTALLATION"}},
-        UpdateExpression="SET access_token_expires_at = :e",
-        ExpressionAttributeValues={":e": {"N": str(int(time.time()) + 900)}},
-    )
+    tokens = TokenSet.model_validate(sandbox.issue_tokens(SAMPLE_INSTALLATION))
+    InstallationStore(dynamodb, table).save_installation(SAMPLE_INSTALLATION, tokens, SAMPLE_INSTALLED_AT)
+    EventStore(dynamodb, table).put_link(SAMPLE_BUSINESS_PRODUCT, SAMPLE_INSTALLATION, "sample")
+
+
+def _stored_summary(dynamodb: Any, table: str) -> list[str]:
+    """One line per event-pipeline item: what a reader of the table would see (no token)."""
+    lines = []
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        pk, sk = item["pk"]["S"], item["sk"]["S"]
+        if pk.startswith("EVENT#"):
+            lines.append(
+                f"event {pk[6:]}: {item.get('event_type', {}).get('S', '?')} -> {item['outcome']['S']}"
+                + (f" ({item['reason']['S']})" if "reason" in item else "")
+            )
+        elif sk.startswith("ORDER#") or sk == "STORE" or pk.startswith("ATTENTION#"):
+            lines.append(f"{pk} / {sk}")
+    return sorted(lines)

@@ -1,4 +1,4 @@
-"""Invoke the OAuth function with a sample event, in-process against moto (no Docker, no AWS).
+"""Invoke a function with a sample event, in-process against moto (no Docker, no AWS).
 
 .venv/bin/python scripts/invoke_local.py events/settings.json
 """
@@ -21,6 +21,8 @@ def main(argv: list[str]) -> int:
         return 2
     answer = invoke(Path(argv[1]))
     print(json.dumps(answer, indent=2))
+    if "response" in answer:  # the events function: a partial batch response
+        return 0
     return 0 if answer.get("statusCode", 500) < 500 else 1
 
 

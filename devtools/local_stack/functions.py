@@ -137,8 +137,12 @@ class LocalFunction:
             finally:
                 elapsed = time.monotonic() - started
                 if elapsed > self.timeout:
-                    log.warning("%s ran %.1f s, over its %s s Timeout (Lambda would have stopped it)",
-                                self.logical_id, elapsed, self.timeout)
+                    log.warning(
+                        "%s ran %.1f s, over its %s s Timeout (Lambda would have stopped it)",
+                        self.logical_id,
+                        elapsed,
+                        self.timeout,
+                    )
 
     def close(self) -> None:
         """Drop the collaborators (clients bound to this stack's endpoints)."""

@@ -73,7 +73,7 @@ class Resolver:
 
     def _truth(self, value: Any) -> bool:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Condition":
                 return self.condition(arg)
             if key == "Fn::Equals":
@@ -95,7 +95,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key.startswith("Fn::") or key == "Condition":

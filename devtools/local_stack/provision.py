@@ -31,7 +31,9 @@ _QUEUE_ATTRIBUTES = frozenset(
         "FifoThroughputLimit",
     }
 )
-_QUEUE_IGNORED = frozenset({"QueueName", "SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "Tags"})
+_QUEUE_IGNORED = frozenset(
+    {"QueueName", "SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "Tags"}
+)
 _TARGET_FIELDS = ("Id", "Arn", "Input", "InputPath", "InputTransformer", "SqsParameters", "RoleArn")
 _TARGET_DELIVERY_FIELDS = ("DeadLetterConfig", "RetryPolicy")
 

@@ -1,0 +1,1 @@
+"""bwpctl: the operator's command line for a deployed (or local) Buy with Prime integration."""

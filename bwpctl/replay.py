@@ -1,0 +1,63 @@
+"""Put events back on the queue: the DLQ's messages (redrive) and the events kept for attention
+(unroutable, failed, needing re-authorisation). Each message is deleted from where it was only
+after the queue accepted it, so an interrupted run loses nothing (at worst it sends twice, which
+the pipeline's de-duplication absorbs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.store.event_records import EventStore
+
+
+@dataclass
+class Moved:
+    moved: int = 0
+    skipped: int = 0
+
+
+def redrive(sqs: Any, dlq_url: str, queue_url: str, *, limit: int = 1000) -> Moved:
+    """Move up to `limit` messages from the DLQ back to the events queue."""
+    result = Moved()
+    while result.moved < limit:
+        batch = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=min(10, limit - result.moved),
+            WaitTimeSeconds=0,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            break
+        entries = [
+            {
+                "Id": str(index),
+                "MessageBody": message["Body"],
+                **({"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {}),
+            }
+            for index, message in enumerate(batch)
+        ]
+        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        sent = {int(entry["Id"]) for entry in answer.get("Successful", [])}
+        result.skipped += len(batch) - len(sent)
+        done = [{"Id": str(i), "ReceiptHandle": batch[i]["ReceiptHandle"]} for i in sorted(sent)]
+        if done:
+            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=done)
+        result.moved += len(done)
+        if not done:
+            break
+    return result
+
+
+def replay_attention(store: EventStore, sqs: Any, queue_url: str, outcome: str, *, limit: int = 100) -> Moved:
+    """Send the kept bodies of `outcome` events back to the queue, then drop their attention items."""
+    result = Moved()
+    for item in store.attention(outcome, limit=limit):
+        if not item.raw:
+            result.skipped += 1
+            continue
+        sqs.send_message(QueueUrl=queue_url, MessageBody=item.raw)
+        store.delete_attention(outcome, item.sort_key)
+        result.moved += 1
+    return result

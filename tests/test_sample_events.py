@@ -1,0 +1,74 @@
+"""Every sample in events/ runs through its function in-process (the Docker-free `sam local invoke`)
+and does what its name says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devtools.local_invoke import EVENTS, function_for, invoke
+from oauth.http import HttpRequest
+from oauth.verification import RequestVerifier
+
+SAMPLES = sorted(p for p in EVENTS.glob("*.json") if p.name != "env.json")
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def test_there_are_samples_for_both_functions() -> None:
+    assert {function_for(p) for p in SAMPLES} == {"OAuthFunction", "EventsFunction"}
+
+
+@pytest.mark.parametrize("name", ["install", "settings", "uninstall"])
+def test_signed_samples_verify_with_the_key_in_env_json(name: str) -> None:
+    key = json.loads((EVENTS / "env.json").read_text())["OAuthFunction"]["BWP_VERIFICATION_PUBLIC_KEY"]
+    event = json.loads((EVENTS / f"{name}.json").read_text())
+    request = HttpRequest.from_event(event)
+    verified = RequestVerifier(key).verify(request, f"https://{event['requestContext']['domainName']}")
+    assert verified.installation_id == "amzn1.bwp.installation.sample-0001"
+
+
+@pytest.mark.parametrize(
+    "name,status,needle",
+    [
+        ("launch", 302, ""),
+        ("install", 400, "unknown or was already used"),  # verified, but its state was never launched here
+        ("settings", 200, "Healthy"),
+        ("uninstall", 200, "uninstalled"),
+        ("health", 200, "ok"),
+    ],
+)
+def test_oauth_samples(name: str, status: int, needle: str) -> None:
+    answer = invoke(EVENTS / f"{name}.json")
+    assert answer["statusCode"] == status
+    assert needle in answer["body"]
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("sqs-order-confirmed", ["ORDER_CONFIRMED -> processed"]),
+        ("sqs-duplicate", ["ORDER_CONFIRMED -> processed"]),
+        ("sqs-unknown-type", ["SOMETHING_NEW_FROM_BUY_WITH_PRIME -> processed"]),
+        ("sqs-malformed", ["? -> failed (malformed_json)", "? -> failed (schema_violation)"]),
+        (
+            "sqs-mixed-formats",
+            [
+                "REFUND_REQUESTED -> processed",
+                "PACKAGE_DELIVERED -> processed",
+                "PACKAGE_DELIVERED -> processed",  # ITEM_DELIVERED, the legacy alias
+                "INVENTORY_CHANGED -> processed",
+                "PACKAGE_TRACKER_MILESTONE_CHANGED -> processed",
+            ],
+        ),
+    ],
+)
+def test_sqs_samples(name: str, expected: list[str]) -> None:
+    answer = invoke(EVENTS / f"{name}.json")
+    assert answer["response"] == {"batchItemFailures": []}
+    events = [line.split(": ", 1)[1] for line in answer["stored"] if line.startswith("event ")]
+    assert sorted(events) == sorted(expected)
