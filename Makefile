@@ -13,7 +13,7 @@ ENV       ?= default
 SAM_PATH  := PATH="$(CURDIR)/$(BIN):$$PATH"
 EVENTS    := $(filter-out env,$(basename $(notdir $(wildcard events/*.json))))
 
-.PHONY: help install lint format typecheck unit validate build test deploy redrive replay clean $(addprefix invoke-,$(EVENTS))
+.PHONY: help install lint format typecheck unit validate build test deploy redrive replay clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'

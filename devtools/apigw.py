@@ -73,13 +73,15 @@ def http_event(
 class LambdaContext:
     """The few attributes Powertools reads from a Lambda context."""
 
-    function_name = "OAuthFunction"
     function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OAuthFunction"
     memory_limit_in_mb = 512
     aws_request_id = "00000000-0000-0000-0000-000000000000"
-    log_group_name = "/aws/lambda/OAuthFunction"
     log_stream_name = "local"
+
+    def __init__(self, function_name: str = "OAuthFunction") -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.log_group_name = f"/aws/lambda/{function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return 15_000

@@ -79,7 +79,7 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
         dependencies = importlib.import_module(HANDLERS[function].replace(".handler", ".dependencies"))
         handler.reset_dependencies(dependencies.Dependencies(env))
         try:
-            answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
+            answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext(function))
         finally:
             handler.reset_dependencies()
         if function == "EventsFunction":

@@ -58,7 +58,7 @@ class EventsDriver:
     ) -> tuple[dict[str, Any], list[str]]:
         """Run one batch; returns the response and the batch's message IDs in order."""
         records = [sqs_record(body) for body in bodies]
-        answer = handler.handle({"Records": records}, LambdaContext(), deps or self.lambda_deps)
+        answer = handler.handle({"Records": records}, LambdaContext("EventsFunction"), deps or self.lambda_deps)
         return answer, [r["messageId"] for r in records]
 
     @staticmethod

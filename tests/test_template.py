@@ -2,8 +2,10 @@
 
 Lint does not catch a bad Runtime on AWS::Serverless::Function, a handler that points at nothing, a
 misspelled logical ID inside a policy template or an event source, routes drifting from the sample
-events, or secrets pasted into the template. These tests do. Where a check is a function
-(`*_problems`), a test also feeds it a deliberately broken copy of the template, to prove it can fail.
+events, secrets pasted into the template, an event rule that forwards everything on the bus, a queue
+policy that names the wrong rule, or a dead-letter path that leads nowhere. These tests do. Where a
+check is a function (`*_problems`), a test also feeds it a deliberately broken copy of the template,
+to prove it can fail.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.events.models import EventPattern
 
 from devtools.template import (
     PROJECT_ROOT,
@@ -66,6 +69,41 @@ OAUTH_ENVIRONMENT = {
     "OAUTH_STATE_TTL_SECONDS": {"Ref": "OAuthStateTtlSeconds"},
 }
 
+# EventsFunction's own environment: exactly these variables (names shared with shared/settings.py).
+EVENTS_ENVIRONMENT = {
+    "TABLE_NAME": {"Ref": "InstallationsTable"},
+    "CLIENT_CREDENTIALS_SECRET_ARN": {"Ref": "ClientCredentialsSecret"},
+    "BWP_TOKEN_URL": {"Ref": "BwpTokenUrl"},
+    "BWP_GRAPHQL_URL": {"Ref": "BwpGraphqlUrl"},
+    "BWP_API_VERSION": {"Ref": "BwpApiVersion"},
+    "EVENT_RECORD_RETENTION_DAYS": {"Ref": "EventRecordRetentionDays"},
+    "HYDRATION_MAX_WORKERS": "10",
+}
+
+# Item-level access only; TransactWriteItems is authorised per item action (no IAM action of its own).
+EVENTS_TABLE_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+}
+
+# Buy with Prime partner events the rule must forward (the envelope of the reference), and events it
+# must not: other partners, look-alike names, AWS services, custom sources.
+BWP_SOURCE = "aws.partner/buywithprime/my-app-events"
+FOREIGN_SOURCES = [
+    "aws.partner/shopify.com/123456/default",
+    "aws.partner/buywithprime-impostor/my-app-events",
+    "aws.partner/buywithprime",
+    "aws.partner/BuyWithPrime/my-app-events",
+    "buywithprime",
+    "aws.events",
+    "com.example.orders",
+]
+
 OAUTH_TABLE_ACTIONS = {
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -86,6 +124,7 @@ KNOWN_ATTRIBUTES = {
     "AWS::SQS::Queue": {"Arn", "QueueName", "QueueUrl"},
     "AWS::SNS::Topic": {"TopicArn", "TopicName"},
     "AWS::Events::EventBus": {"Arn", "Name"},
+    "AWS::Events::Rule": {"Arn"},
     "AWS::Logs::LogGroup": {"Arn"},
     "AWS::SecretsManager::Secret": {"Id"},
     "AWS::KMS::Key": {"Arn", "KeyId"},
@@ -192,11 +231,11 @@ def reference_problem(template: dict[str, Any], kind: str, name: str, attribute:
     """Why a Ref/GetAtt/Sub reference is wrong, or None."""
     resources = template.get("Resources", {})
     target = name.split(".", 1)[0] if kind == "Sub" else name
-    known = set(resources) | PSEUDO_PARAMETERS | (set(template.get("Parameters", {})) if kind == "Sub" else set())
+    known = set(resources) | PSEUDO_PARAMETERS | (set(template.get("Parameters", {})) if kind != "GetAtt" else set())
     label = {"Ref": f"!Ref {name}", "Sub": f"${{{name}}} in !Sub", "GetAtt": f"!GetAtt {name}.{attribute}"}[kind]
     problem = None
     if target not in known:
-        problem = f"{label}: no such resource" + (" or parameter" if kind == "Sub" else "")
+        problem = f"{label}: no such resource" + (" or parameter" if kind != "GetAtt" else "")
     elif kind == "GetAtt":
         resource_type = resources[name]["Type"]
         if resource_type not in KNOWN_ATTRIBUTES:
@@ -308,20 +347,24 @@ def strings_in(node: Any) -> Iterator[str]:
 
 
 def wildcard_problems(template: dict[str, Any]) -> list[str]:
+    """Allow statements: Action and Resource, no wildcard, no NotAction/NotResource. A Deny may use
+    NotResource ("deny everywhere but here"), the one way to narrow a managed policy SAM attaches."""
     problems = []
     for where, statement in iam_statements(template):
+        deny = statement.get("Effect") == "Deny"
+        resource_key = "NotResource" if deny and "NotResource" in statement else "Resource"
         for forbidden in ("NotAction", "NotResource"):
-            if forbidden in statement:
+            if forbidden in statement and not (deny and forbidden == "NotResource"):
                 problems.append(f"{where}: uses {forbidden}")
-        for key in ("Action", "Resource"):
+        for key in ("Action", resource_key):
             if key not in statement:
                 problems.append(f"{where}: has no {key}")
             problems.extend(
                 f"{where}.{key}: {text!r} contains '*'" for text in strings_in(statement.get(key)) if "*" in text
             )
-        for kind, name, attribute in iter_references(statement.get("Resource")):
+        for kind, name, attribute in iter_references(statement.get(resource_key)):
             if kind == "GetAtt" and not (attribute or "").endswith("Arn"):
-                problems.append(f"{where}.Resource: !GetAtt {name}.{attribute} is not an ARN")
+                problems.append(f"{where}.{resource_key}: !GetAtt {name}.{attribute} is not an ARN")
     return problems
 
 
@@ -391,6 +434,266 @@ def parameter_overrides(text: str) -> dict[str, str]:
         name, _, value = item.partition("=")
         overrides[name] = value
     return overrides
+
+
+def sqs_sample_events() -> dict[str, dict[str, Any]]:
+    """The SQS batch samples in events/ (events/sqs-*.json), by file name."""
+    return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in sorted(EVENTS_DIR.glob("sqs-*.json"))}
+
+
+def getatt_of(value: Any) -> tuple[str, str] | None:
+    """(resource, attribute) of an !GetAtt, else None."""
+    if not isinstance(value, dict) or "Fn::GetAtt" not in value:
+        return None
+    getatt = value["Fn::GetAtt"]
+    resource, attribute = getatt.split(".", 1) if isinstance(getatt, str) else getatt
+    return resource, attribute
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def resource_type_of(template: dict[str, Any], logical_id: str) -> str | None:
+    return template.get("Resources", {}).get(logical_id, {}).get("Type")
+
+
+def possible_numbers(template: dict[str, Any], value: Any) -> list[float]:
+    """What a numeric property can be: the literal, or a parameter's Default and lowest allowed value."""
+    if isinstance(value, int | float):
+        return [value]
+    parameter = template.get("Parameters", {}).get(value.get("Ref")) if isinstance(value, dict) else None
+    if not parameter:
+        return []
+    return [float(parameter.get("Default", "-inf")), float(parameter.get("MinValue", "-inf"))]
+
+
+def buy_with_prime_event(detail_type: str = "ORDER_CONFIRMED", source: str = BWP_SOURCE) -> dict[str, Any]:
+    """An EventBridge event in the Buy with Prime envelope (reference section 4)."""
+    resource = "businessProduct/bp-1/order/322-0000001-0000001"
+    return {
+        "version": "0",
+        "id": "11111111-2222-4333-8444-555555555555",
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2025-01-20T12:34:56Z",
+        "region": "us-east-1",
+        "resources": [resource],
+        "detail": {"eventDescriptor": detail_type, "resources": [resource], "apiVersion": "2024-11-01", "data": {}},
+    }
+
+
+def pattern_matches(pattern: Any, event: dict[str, Any]) -> bool:
+    """EventBridge's matching, as moto implements it (prefix, anything-but, exists, ...)."""
+    return bool(EventPattern.load(json.dumps(pattern) if pattern is not None else None).matches_event(event))
+
+
+def rule_problems(template: dict[str, Any]) -> list[str]:
+    """The partner rule forwards Buy with Prime events only, to one queue, with retries and a DLQ that is
+    also that queue's redrive target, on the partner bus (or none while no source is configured)."""
+    rules = resources_of_type(template, "AWS::Events::Rule")
+    if not rules:
+        return ["no AWS::Events::Rule"]
+    resources = template["Resources"]
+    problems = []
+    for rule_id, rule in rules.items():
+        properties = rule.get("Properties", {})
+        pattern = properties.get("EventPattern")
+        for detail_type in ("ORDER_CONFIRMED", "REFUND_REQUESTED", "DELIVERY_COMPLETED", "SOMETHING_NEW"):
+            if not pattern_matches(pattern, buy_with_prime_event(detail_type)):
+                problems.append(f"{rule_id}: EventPattern drops a Buy with Prime {detail_type} event")
+        for source in FOREIGN_SOURCES:
+            if pattern_matches(pattern, buy_with_prime_event(source=source)):
+                problems.append(f"{rule_id}: EventPattern forwards events from {source}")
+        if rule.get("Condition") != "HasPartnerEventSource":
+            problems.append(f"{rule_id}: must have Condition HasPartnerEventSource (no rule without a source)")
+        expected_bus = {
+            "Fn::If": ["CreatePartnerBus", {"Fn::GetAtt": ["PartnerEventBus", "Name"]}, {"Ref": "PartnerEventSourceName"}]
+        }
+        if properties.get("EventBusName") != expected_bus:
+            problems.append(f"{rule_id}: EventBusName must be the partner bus, got {properties.get('EventBusName')!r}")
+        targets = properties.get("Targets", [])
+        if len(targets) != 1:
+            problems.append(f"{rule_id}: expected exactly one target, got {len(targets)}")
+        for target in targets:
+            where = f"{rule_id}.Targets[{target.get('Id')}]"
+            queue = getatt_of(target.get("Arn"))
+            dlq = getatt_of((target.get("DeadLetterConfig") or {}).get("Arn"))
+            if not queue or queue[1] != "Arn" or resource_type_of(template, queue[0]) != "AWS::SQS::Queue":
+                problems.append(f"{where}: Arn must be !GetAtt <a queue of this template>.Arn")
+                continue
+            if not dlq or dlq[1] != "Arn" or resource_type_of(template, dlq[0]) != "AWS::SQS::Queue":
+                problems.append(f"{where}: DeadLetterConfig.Arn must be !GetAtt <a queue of this template>.Arn")
+                continue
+            if dlq[0] == queue[0]:
+                problems.append(f"{where}: the dead-letter queue is the target queue itself")
+            redrive = resources[queue[0]].get("Properties", {}).get("RedrivePolicy") or {}
+            redrive_target = getatt_of(redrive.get("deadLetterTargetArn"))
+            if redrive_target != (dlq[0], "Arn"):
+                problems.append(f"{where}: {queue[0]} redrives to {redrive_target}, not to the target's DLQ {dlq[0]}")
+            if target.get("RetryPolicy") != {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}:
+                problems.append(f"{where}: RetryPolicy must be EventBridge's maximum (185 attempts, 24 h)")
+    return problems
+
+
+def sqs_event_source_problems(template: dict[str, Any]) -> list[str]:
+    """Every SQS event source: the queue by !GetAtt Arn, partial batch responses, a concurrency cap
+    Lambda accepts, and a visibility timeout of at least 6 x the function's timeout."""
+    problems = []
+    for function_id in functions(template):
+        timeout = function_setting(template, function_id, "Timeout")
+        events = template["Resources"][function_id].get("Properties", {}).get("Events", {})
+        for event_id, event in events.items():
+            if event.get("Type") != "SQS":
+                continue
+            where = f"{function_id}.Events.{event_id}"
+            properties = event.get("Properties", {})
+            if "ReportBatchItemFailures" not in (properties.get("FunctionResponseTypes") or []):
+                problems.append(f"{where}: FunctionResponseTypes lacks ReportBatchItemFailures (a batch fails as one)")
+            concurrency = (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            values = possible_numbers(template, concurrency)
+            if not values or min(values) < 2:
+                problems.append(f"{where}: ScalingConfig.MaximumConcurrency must be at least 2, got {concurrency!r}")
+            queue = getatt_of(properties.get("Queue"))
+            if not queue or queue[1] != "Arn" or resource_type_of(template, queue[0]) != "AWS::SQS::Queue":
+                problems.append(f"{where}: Queue must be !GetAtt <a queue of this template>.Arn")
+                continue
+            visibility = template["Resources"][queue[0]].get("Properties", {}).get("VisibilityTimeout", 30)
+            if not isinstance(timeout, int) or not isinstance(visibility, int) or visibility < 6 * timeout:
+                problems.append(f"{where}: {queue[0]} VisibilityTimeout {visibility} < 6 x Timeout {timeout}")
+    return problems
+
+
+def queue_policy_grants(policy: dict[str, Any], queue_id: str, rule_id: str, rule_condition: str | None) -> bool:
+    """Does this queue policy let the rule (only) send to the queue?"""
+    properties = policy.get("Properties", {})
+    if {"Ref": queue_id} not in properties.get("Queues", []):
+        return False
+    for statement in as_list(properties.get("PolicyDocument", {}).get("Statement", [])):
+        if "Fn::If" in statement:
+            condition, statement, _ = statement["Fn::If"]  # noqa: PLW2901 - the branch that exists
+            if condition != rule_condition:
+                continue
+        if (
+            statement.get("Effect") == "Allow"
+            and statement.get("Principal") == {"Service": "events.amazonaws.com"}
+            and "sqs:SendMessage" in as_list(statement.get("Action"))
+            and {"Fn::GetAtt": [queue_id, "Arn"]} in as_list(statement.get("Resource"))
+            and (statement.get("Condition") or {}).get("ArnEquals", {}).get("aws:SourceArn")
+            == {"Fn::GetAtt": [rule_id, "Arn"]}
+        ):
+            return True
+    return False
+
+
+def queue_policy_problems(template: dict[str, Any]) -> list[str]:
+    """The rule's target and DLQ each accept SendMessage from EventBridge for this rule's ARN only."""
+    policies = resources_of_type(template, "AWS::SQS::QueuePolicy")
+    problems = []
+    for rule_id, rule in resources_of_type(template, "AWS::Events::Rule").items():
+        for target in rule.get("Properties", {}).get("Targets", []):
+            for value in (target.get("Arn"), (target.get("DeadLetterConfig") or {}).get("Arn")):
+                queue = getatt_of(value)
+                if queue and not any(
+                    queue_policy_grants(policy, queue[0], rule_id, rule.get("Condition")) for policy in policies.values()
+                ):
+                    problems.append(f"no queue policy lets {rule_id} (aws:SourceArn = its Arn) send to {queue[0]}")
+    for policy_id, policy in policies.items():
+        for statement in as_list(policy.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])):
+            branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+            for branch in branches:
+                if branch.get("Effect") == "Allow" and "aws:SourceArn" not in json.dumps(branch.get("Condition")):
+                    problems.append(f"{policy_id}: an Allow statement without an aws:SourceArn condition")
+    return problems
+
+
+def alarms_on(template: dict[str, Any], namespace: str, metric: str, dimension: str, value: Any) -> list[dict[str, Any]]:
+    """Properties of the alarms on one metric of one resource."""
+    return [
+        alarm["Properties"]
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == namespace
+        and alarm["Properties"].get("MetricName") == metric
+        and alarm["Properties"].get("Dimensions") == [{"Name": dimension, "Value": value}]
+    ]
+
+
+def fires_on_first(alarm: dict[str, Any]) -> bool:
+    """True if one occurrence (a count of 1) puts the alarm in ALARM."""
+    operator, threshold = alarm.get("ComparisonOperator"), alarm.get("Threshold")
+    return (operator == "GreaterThanOrEqualToThreshold" and threshold <= 1) or (
+        operator == "GreaterThanThreshold" and threshold < 1
+    )
+
+
+def alarm_problems(template: dict[str, Any]) -> list[str]:
+    """Each function's errors, the DLQ and each event queue's backlog have an alarm, and every alarm
+    notifies a topic of this template on ALARM and on OK."""
+    topics = [{"Ref": topic} for topic in resources_of_type(template, "AWS::SNS::Topic")]
+    problems = []
+    for alarm_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        properties = alarm["Properties"]
+        for key in ("AlarmActions", "OKActions"):
+            if not any(action in topics for action in properties.get(key, [])):
+                problems.append(f"{alarm_id}: {key} notify no SNS topic of this template")
+        if properties.get("TreatMissingData") != "notBreaching":
+            problems.append(f"{alarm_id}: TreatMissingData must be notBreaching (idle is healthy)")
+    for function_id in functions(template):
+        errors = alarms_on(template, "AWS/Lambda", "Errors", "FunctionName", {"Ref": function_id})
+        if not any(fires_on_first(alarm) for alarm in errors):
+            problems.append(f"{function_id}: no alarm on its first Errors")
+    dead_letter_queues = set()
+    for queue in resources_of_type(template, "AWS::SQS::Queue").values():
+        target = getatt_of((queue.get("Properties", {}).get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
+        if target:
+            dead_letter_queues.add(target[0])
+    for rule in resources_of_type(template, "AWS::Events::Rule").values():
+        for target in rule.get("Properties", {}).get("Targets", []):
+            dlq = getatt_of((target.get("DeadLetterConfig") or {}).get("Arn"))
+            if dlq:
+                dead_letter_queues.add(dlq[0])
+    for dlq_id in sorted(dead_letter_queues):
+        visible = alarms_on(
+            template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", {"Fn::GetAtt": [dlq_id, "QueueName"]}
+        )
+        if not any(fires_on_first(alarm) for alarm in visible):
+            problems.append(f"{dlq_id}: no alarm on its first message")
+    for function_id in functions(template):
+        for event in template["Resources"][function_id].get("Properties", {}).get("Events", {}).values():
+            queue = getatt_of(event.get("Properties", {}).get("Queue")) if event.get("Type") == "SQS" else None
+            if queue and not alarms_on(
+                template, "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", {"Fn::GetAtt": [queue[0], "QueueName"]}
+            ):
+                problems.append(f"{queue[0]}: no alarm on the age of its oldest message (a backlog)")
+    return problems
+
+
+def topic_encryption_problems(template: dict[str, Any]) -> list[str]:
+    """Alarm topics are encrypted with a key of this stack whose policy lets CloudWatch use it for
+    exactly that topic (the AWS managed alias/aws/sns key cannot: alarms would be dropped)."""
+    problems = []
+    for topic_id, topic in resources_of_type(template, "AWS::SNS::Topic").items():
+        properties = topic.get("Properties", {})
+        key = properties.get("KmsMasterKeyId")
+        key_id = key.get("Ref") if isinstance(key, dict) else None
+        if resource_type_of(template, key_id or "") != "AWS::KMS::Key":
+            problems.append(f"{topic_id}: KmsMasterKeyId must be !Ref <an AWS::KMS::Key of this template>, got {key!r}")
+            continue
+        topic_name = sub_text(properties["TopicName"]) if "TopicName" in properties else None
+        topic_arn = f"arn:${{AWS::Partition}}:sns:${{AWS::Region}}:${{AWS::AccountId}}:{topic_name}"
+        statements = as_list(template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"])
+        granted = [
+            statement
+            for statement in statements
+            if statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+            and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(as_list(statement.get("Action")))
+            and statement.get("Condition", {}).get("StringEquals", {}).get("kms:EncryptionContext:aws:sns:topicArn")
+            == {"Fn::Sub": topic_arn}
+        ]
+        if not topic_name or not granted:
+            problems.append(f"{key_id}: its policy does not let cloudwatch.amazonaws.com use it for {topic_arn}")
+    return problems
 
 
 # --------------------------------------------------------------------------- template_loader

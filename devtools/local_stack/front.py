@@ -24,6 +24,7 @@ log = logging.getLogger("devtools.local_stack")
 
 Function = Callable[[dict[str, Any]], Any]
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+TOO_LARGE_BODY = b'{"message":"Request Entity Too Large"}'
 
 
 class LocalFront:
@@ -63,8 +64,9 @@ class LocalFront:
             self._thread = None
         self._server.server_close()
 
-    def answer(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, client: str, protocol: str
-               ) -> HttpAnswer:
+    def answer(
+        self, method: str, target: str, *, headers: list[tuple[str, str]], body: bytes, client: str, protocol: str
+    ) -> HttpAnswer:
         raw_path = target.partition("?")[0]
         found = find_route(self.routes, method, raw_path)
         if found is None:
@@ -85,7 +87,7 @@ class LocalFront:
             self.events.append(event)
         try:
             result = self.functions[route.function](event)
-        except Exception:  # noqa: BLE001 - API Gateway answers 500 when the integration fails
+        except Exception:
             log.exception("%s failed on %s", route.function, route.key)
             return HttpAnswer(500, [("Content-Type", "application/json")], INTERNAL_ERROR_BODY)
         return read_answer(result)
@@ -101,11 +103,16 @@ class _FrontHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            self._write(HttpAnswer(413, [("Content-Type", "application/json")], b'{"message":"Request Entity Too Large"}'))
+            self._write(HttpAnswer(413, [("Content-Type", "application/json")], TOO_LARGE_BODY))
             return
         body = self.rfile.read(length) if length else b""
         answer = self.front.answer(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0], self.request_version
+            self.command,
+            self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            client=self.client_address[0],
+            protocol=self.request_version,
         )
         self._write(answer)
 

@@ -173,8 +173,8 @@ def read_answer(result: Any) -> HttpAnswer:
     """The HTTP response API Gateway makes of a function's payload 2.0 result."""
     if not (isinstance(result, dict) and "statusCode" in result):
         # no statusCode: API Gateway assumes 200, JSON, and the whole result as the body
-        body = result if isinstance(result, str) else json.dumps(result)
-        return HttpAnswer(200, [("Content-Type", "application/json")], body.encode("utf-8"))
+        text = result if isinstance(result, str) else json.dumps(result)
+        return HttpAnswer(200, [("Content-Type", "application/json")], text.encode("utf-8"))
     headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
     headers += [("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or []]
     raw = result.get("body") or ""

@@ -127,29 +127,28 @@ class Resolver:
         return resource.attributes[attribute]
 
     def _function(self, key: str, arg: Any) -> Any:
-        if key == "Fn::GetAtt":
-            logical_id, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
-            return self.get_att(self.text(logical_id), self.text(attribute))
-        if key == "Fn::Sub":
-            return self._sub(arg)
-        if key == "Fn::If":
-            name, when_true, when_false = arg
-            return self.resolve(when_true if self.condition(name) else when_false)
-        if key == "Fn::Join":
-            separator, items = arg
-            return self.text(separator).join(str(item) for item in self.resolve(items))
-        if key == "Fn::Select":
-            index, items = arg
-            return self.resolve(items)[int(self.text(index))]
-        if key == "Fn::Split":
-            separator, source = arg
-            return self.text(source).split(self.text(separator))
-        if key == "Fn::FindInMap":
-            mapping, first, second = (self.text(item) for item in arg[:3])
-            return self.template["Mappings"][mapping][first][second]
         if key in {"Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"}:
             return self._truth({key: arg})
-        raise UnresolvableError(f"{key} is not supported locally")
+        functions: dict[str, Callable[[Any], Any]] = {
+            "Fn::GetAtt": self._get_att_function,
+            "Fn::Sub": self._sub,
+            "Fn::If": self._if,
+            "Fn::Join": lambda a: self.text(a[0]).join(str(item) for item in self.resolve(a[1])),
+            "Fn::Select": lambda a: self.resolve(a[1])[int(self.text(a[0]))],
+            "Fn::Split": lambda a: self.text(a[1]).split(self.text(a[0])),
+            "Fn::FindInMap": lambda a: self.template["Mappings"][self.text(a[0])][self.text(a[1])][self.text(a[2])],
+        }
+        if key not in functions:
+            raise UnresolvableError(f"{key} is not supported locally")
+        return functions[key](arg)
+
+    def _get_att_function(self, arg: Any) -> str:
+        logical_id, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+        return self.get_att(self.text(logical_id), self.text(attribute))
+
+    def _if(self, arg: Any) -> Any:
+        name, when_true, when_false = arg
+        return self.resolve(when_true if self.condition(name) else when_false)
 
     def _sub(self, arg: Any) -> str:
         template_text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])

@@ -39,12 +39,12 @@ class SerialisedApp:
                 self._in_flight -= 1
 
 
-class _QuietRequestHandler(MotoRequestHandler):  # type: ignore[misc]
+class _QuietRequestHandler(MotoRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """No access log line per AWS call (the front and the poller report what matters)."""
 
 
-class SerialisedMotoServer(ThreadedMotoServer):  # type: ignore[misc]
+class SerialisedMotoServer(ThreadedMotoServer):
     """ThreadedMotoServer whose app is wrapped in `SerialisedApp`; port 0 picks a free port."""
 
     def __init__(self, ip_address: str = "127.0.0.1", port: int = 0) -> None:

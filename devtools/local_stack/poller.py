@@ -222,7 +222,7 @@ class SqsPoller:
             try:
                 if self.poll_once() == 0:
                     self._stop.wait(0.05)
-            except Exception:  # noqa: BLE001 - keep polling, as Lambda's pollers do
+            except Exception:
                 log.exception("polling %s failed", self.queue_url)
                 self._stop.wait(1.0)
 

@@ -224,7 +224,7 @@ class Provisioner:
     def _put_targets(self, events: Any, logical_id: str, rule: str, bus: str, targets: list[dict[str, Any]]) -> None:
         try:
             answer = events.put_targets(Rule=rule, EventBusName=bus, Targets=targets)
-        except Exception as error:  # noqa: BLE001 - retried without the delivery settings, and noted
+        except Exception as error:
             plain = [{k: v for k, v in t.items() if k not in _TARGET_DELIVERY_FIELDS} for t in targets]
             if plain == targets:
                 raise

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from events.dependencies import Dependencies
 from events.pipeline import Message, Result, Verdict
 from shared.observability import count, logger, metrics
+from shared.wiring import Container
 
 # All records failing is still a partial response: the Errors alarm then means a real crash.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -33,19 +34,16 @@ class TransientEventError(RuntimeError):
     """Reported as a batch item failure: SQS delivers the message again later."""
 
 
-class _Container:
-    current: Dependencies | None = None
+_container = Container(Dependencies)
 
 
 def dependencies() -> Dependencies:
-    if _Container.current is None:
-        _Container.current = Dependencies()
-    return _Container.current
+    return _container.get()
 
 
 def reset_dependencies(replacement: Dependencies | None = None) -> None:
     """For tests and the local stack: start from fresh collaborators (or given ones)."""
-    _Container.current = replacement
+    _container.reset(replacement)
 
 
 @metrics.log_metrics

@@ -13,6 +13,7 @@ from oauth.http import BadRequestError, HttpRequest, json_response
 from oauth.refusal import Refusal
 from shared.errors import ConfigurationError
 from shared.observability import count_with_reason, logger, metrics
+from shared.wiring import Container
 
 # path -> (method, name of the function in oauth.routes); imported on first use (cold start).
 ROUTES: dict[str, tuple[str, str]] = {
@@ -25,21 +26,16 @@ ROUTES: dict[str, tuple[str, str]] = {
 BROWSER_ROUTES = {"/launch", "/install", "/settings"}
 
 
-class _Container:
-    """The collaborators of this Lambda container, built on first use and reused while warm."""
-
-    current: Dependencies | None = None
+_container = Container(Dependencies)
 
 
 def dependencies() -> Dependencies:
-    if _Container.current is None:
-        _Container.current = Dependencies()
-    return _Container.current
+    return _container.get()
 
 
 def reset_dependencies(replacement: Dependencies | None = None) -> None:
     """For tests and the local stack: start from fresh collaborators (or given ones)."""
-    _Container.current = replacement
+    _container.reset(replacement)
 
 
 @metrics.log_metrics

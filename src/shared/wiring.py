@@ -3,7 +3,7 @@ only what it uses: cold start) and once per container (warm invocations reuse th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,23 @@ if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.store.installations import InstallationStore
     from shared.tokens import TokenService
+
+
+class Container[T]:
+    """A Lambda container's collaborators: built on first use, reused while warm, replaceable
+    by tests and the local stack."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._current: T | None = None
+
+    def get(self) -> T:
+        if self._current is None:
+            self._current = self._factory()
+        return self._current
+
+    def reset(self, replacement: T | None = None) -> None:
+        self._current = replacement
 
 
 class SharedDependencies:

@@ -1,0 +1,87 @@
+"""`python -m devtools.local_stack` (what `make dev` runs): start the whole stack on fixed ports,
+print the URLs to open, and run until Ctrl-C. Press Enter for a freshly signed Settings URL."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from devtools.local_stack.stack import LocalStack
+
+DEFAULT_INSTALLATION = "amzn1.bwp.installation.local-0001"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devtools.local_stack", description=__doc__)
+    parser.add_argument(
+        "--front-port", type=int, default=_port("LOCAL_FRONT_PORT", 8710), help="the app (default 8710)"
+    )
+    parser.add_argument(
+        "--sandbox-port", type=int, default=_port("LOCAL_SANDBOX_PORT", 8711), help="Buy with Prime sandbox"
+    )
+    parser.add_argument("--moto-port", type=int, default=_port("LOCAL_MOTO_PORT", 8712), help="moto (AWS)")
+    parser.add_argument("--installation-id", default=DEFAULT_INSTALLATION, help="pre-filled on the consent page")
+    parser.add_argument(
+        "--retry-delay",
+        type=int,
+        default=2,
+        help="seconds before a failed event is retried locally (Lambda: visibility timeout)",
+    )
+    parser.add_argument("--no-events", action="store_true", help="do not poll the event queue")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    stack = LocalStack(
+        front_port=args.front_port,
+        sandbox_port=args.sandbox_port,
+        moto_port=args.moto_port,
+        installation_id=args.installation_id,
+        events=False if args.no_events else None,
+        retry_delay_seconds=args.retry_delay,
+    )
+    with stack:
+        print(_banner(stack, args.installation_id), flush=True)
+        stopped = threading.Event()
+        if sys.stdin.isatty():
+            threading.Thread(target=_reprint_on_enter, args=(stack, args.installation_id, stopped), daemon=True).start()
+        try:
+            while not stopped.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
+    return 0
+
+
+def _banner(stack: LocalStack, installation_id: str) -> str:
+    aws = stack.aws
+    lines = [
+        "Local stack running (Ctrl-C stops it).",
+        f"  Launch URL (open in a browser): {stack.launch_url}",
+        f"  Settings (signed for {installation_id}, valid 1 h; Enter prints a new one):",
+        f"    {stack.signed_settings_url(installation_id, expires_in=3600)}",
+        f"  Health:   {stack.health_url}",
+        f"  Buy with Prime sandbox: {stack.sandbox.base_url}",
+        f"  moto (AWS_ENDPOINT_URL): {aws.endpoint_url}  table {aws.table_name()}",
+    ]
+    if stack.pollers:
+        lines.append(f"  events: bus {aws.bus_name}, polling {', '.join(stack.pollers)}")
+    lines += [f"  note: {note}" for note in stack.notes + aws.notes]
+    return "\n".join(lines)
+
+
+def _reprint_on_enter(stack: LocalStack, installation_id: str, stopped: threading.Event) -> None:
+    for _ in sys.stdin:
+        print(f"Settings: {stack.signed_settings_url(installation_id, expires_in=3600)}", flush=True)
+    stopped.set()  # stdin closed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

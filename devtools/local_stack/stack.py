@@ -1,0 +1,286 @@
+"""`LocalStack`: the whole system on one machine, no Docker, no AWS account.
+
+    with LocalStack() as stack:
+        stack.launch_url            # open in a browser: consent on the sandbox, then "App installed"
+        stack.signed_settings_url(installation_id)
+        stack.uninstall(installation_id).json()   # {"status": "uninstalled"}
+        stack.publish({...})        # onto the local bus -> rule -> queue -> events function
+
+Started in this order, stopped in reverse (also when a start fails): the front's socket is bound
+first (its origin is the Install URL the sandbox must know), the Buy with Prime sandbox, moto with
+the template's resources, the functions behind the front, the SQS pollers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Mapping
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from devtools.local_stack.aws import ACCOUNT_ID, LocalAws, start_local_aws
+from devtools.local_stack.front import LocalFront
+from devtools.local_stack.functions import LocalFunction, function_events, function_properties, functions
+from devtools.local_stack.http_api import routes_from_template
+from devtools.local_stack.poller import SqsPoller, sqs_source_from_properties
+from devtools.local_stack.process_env import ProcessEnvironment
+from devtools.template import TEMPLATE_PATH, load_template
+from sandbox.server import BuyWithPrimeSandbox
+
+log = logging.getLogger("devtools.local_stack")
+
+LOCAL_CLIENT_ID = "amzn1.application-oa2-client.local"
+_ACTIVE = threading.Lock()  # moto's state is per process: one stack at a time
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        front_port: int = 0,
+        sandbox_port: int = 0,
+        moto_port: int = 0,
+        template: Mapping[str, Any] | str | Path = TEMPLATE_PATH,
+        client_id: str = LOCAL_CLIENT_ID,
+        client_secret: str | None = None,
+        installation_id: str | None = None,
+        events: bool | None = None,
+        background_polling: bool = True,
+        retry_delay_seconds: int | None = 2,
+        parameter_overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        """`events`: None starts the SQS-fed functions whose handler module exists, True requires
+        them, False never starts them. `retry_delay_seconds`: the poller's local acceleration (None
+        = wait for the queue's visibility timeout, as Lambda does)."""
+        self.template = load_template(template) if isinstance(template, (str, Path)) else template
+        self._ports = (front_port, sandbox_port, moto_port)
+        self._client_id = client_id
+        self._client_secret = client_secret or secrets.token_urlsafe(24)
+        self._installation_id = installation_id
+        self._events = events
+        self._background_polling = background_polling
+        self._retry_delay = retry_delay_seconds
+        self._parameter_overrides = parameter_overrides
+        self._exit = ExitStack()
+        self._front: LocalFront | None = None
+        self._sandbox: BuyWithPrimeSandbox | None = None
+        self._aws: LocalAws | None = None
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: dict[str, SqsPoller] = {}
+        self.notes: list[str] = []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        if not _ACTIVE.acquire(blocking=False):
+            raise RuntimeError("another LocalStack runs in this process (moto's state is per process)")
+        self._exit.callback(_ACTIVE.release)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        front_port, sandbox_port, moto_port = self._ports
+        routes = routes_from_template(self.template)
+        self._front = front = LocalFront(routes, port=front_port, account_id=ACCOUNT_ID)
+        self._exit.callback(front.stop)
+        self._sandbox = BuyWithPrimeSandbox(
+            self._client_id,
+            self._client_secret,
+            redirect_uri=f"{front.origin}/install",
+            port=sandbox_port,
+            default_installation_id=self._installation_id,
+        ).start()
+        self._exit.callback(self._sandbox.stop)
+        credentials = json.dumps({"client_id": self._client_id, "client_secret": self._client_secret})
+        self._aws = aws = start_local_aws(
+            self.template,
+            port=moto_port,
+            default_secret_value=credentials,
+            parameter_overrides=self._parameter_overrides,
+        )
+        self._exit.callback(aws.stop)
+        environment = ProcessEnvironment()
+        self._exit.callback(environment.restore)
+        environment.unset("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+        environment.set(aws.process_environment(), "the local stack")
+        for function in sorted({route.function for route in routes}):
+            self._start_function(function, environment)
+        front.serve(self.functions)
+        for function in functions(self.template):
+            if function_events(self.template, function, "SQS") and self._wants_events(function):
+                try:
+                    self._start_pollers(function, environment)
+                except ImportError as error:
+                    if self._events:
+                        raise
+                    self.notes.append(f"{function}: its handler does not import ({error!r}); its queue is not polled")
+                    log.warning("%s", self.notes[-1])
+
+    def _local_overrides(self) -> dict[str, str]:
+        """Everything local is configuration: Buy with Prime is the sandbox, the app is the front."""
+        assert self._sandbox is not None and self._front is not None
+        return {
+            "BWP_AUTHORIZE_URL": self._sandbox.authorize_url,
+            "BWP_TOKEN_URL": self._sandbox.token_url,
+            "BWP_GRAPHQL_URL": self._sandbox.graphql_url,
+            "BWP_VERIFICATION_PUBLIC_KEY": self._sandbox.signer.public_key_pem,
+            "PUBLIC_BASE_URL": self._front.origin,
+        }
+
+    def env_for(self, function: str) -> dict[str, str]:
+        variables = set(self.aws.env_for(function))
+        overrides = {k: v for k, v in self._local_overrides().items() if k in variables}
+        return self.aws.env_for(function, overrides)
+
+    def _start_function(self, function: str, environment: ProcessEnvironment) -> LocalFunction:
+        env = self.env_for(function)
+        environment.set(env, function)
+        local = LocalFunction.from_template(self.template, function, env, self.aws.region, self.aws.account_id)
+        self.functions[function] = local
+        self._exit.callback(local.close)
+        return local
+
+    def _wants_events(self, function: str) -> bool:
+        if self._events is not None:
+            return self._events
+        module = str(function_properties(self.template, function)["Handler"]).rpartition(".")[0]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            self.notes.append(f"{function}: {module} does not exist yet, its queue is not polled")
+        return found
+
+    def _start_pollers(self, function: str, environment: ProcessEnvironment) -> None:
+        local = self._start_function(function, environment)
+        for name, raw in function_events(self.template, function, "SQS").items():
+            source = sqs_source_from_properties(self.aws.resolve(raw))
+            queue = next(
+                r
+                for r in self.aws.resources.values()
+                if r.type == "AWS::SQS::Queue" and r.attributes["Arn"] == source.queue_arn
+            )
+            poller = SqsPoller(
+                self.aws.client("sqs"),
+                queue.ref,
+                local,
+                source,
+                region=self.aws.region,
+                context_factory=local.context,
+                retry_delay_seconds=self._retry_delay,
+            )
+            self.pollers[f"{function}.{name}"] = poller
+            if self._background_polling and source.enabled:
+                poller.start()
+                self._exit.callback(poller.stop)
+
+    def stop(self) -> None:
+        self._exit.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- parts ---------------------------------------------------------------------------------
+    @property
+    def aws(self) -> LocalAws:
+        if self._aws is None:
+            raise RuntimeError("the stack is not started")
+        return self._aws
+
+    @property
+    def sandbox(self) -> BuyWithPrimeSandbox:
+        if self._sandbox is None:
+            raise RuntimeError("the stack is not started")
+        return self._sandbox
+
+    @property
+    def front(self) -> LocalFront:
+        if self._front is None:
+            raise RuntimeError("the stack is not started")
+        return self._front
+
+    def client(self, service: str) -> Any:
+        """A boto3 client bound to the local moto endpoint."""
+        return self.aws.client(service)
+
+    # --- URLs ----------------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        if not any(route.path == path for route in self.front.routes):
+            raise LookupError(f"the template has no HttpApi route for {path}")
+        return self.front.origin + path
+
+    @property
+    def launch_url(self) -> str:
+        return self.url("/launch")
+
+    @property
+    def install_url(self) -> str:
+        return self.url("/install")
+
+    @property
+    def settings_url(self) -> str:
+        return self.url("/settings")
+
+    @property
+    def uninstall_url(self) -> str:
+        return self.url("/uninstall")
+
+    @property
+    def health_url(self) -> str:
+        return self.url("/health")
+
+    # --- acting as Buy with Prime ----------------------------------------------------------------
+    def signed_settings_url(self, installation_id: str, *, expires_in: int = 300) -> str:
+        """The Settings URL as Buy with Prime opens it: with a verification-token for this URL."""
+        return self.sandbox.signer.sign_url(self.settings_url, installation_id, expires_in=expires_in)
+
+    def uninstall(self, installation_id: str, body: bytes | None = None) -> requests.Response:
+        """POST the Uninstall URL as Buy with Prime does: a JSON body, the token signed over URL + body."""
+        payload = body if body is not None else json.dumps({"installationId": installation_id}).encode()
+        url = self.sandbox.signer.sign_url(self.uninstall_url, installation_id, body=payload)
+        return requests.post(url, data=payload, headers={"Content-Type": "application/json"}, timeout=15)
+
+    def publish(self, event: Mapping[str, Any]) -> str:
+        """Put a Buy with Prime event envelope on the local bus; its EventBridge event ID."""
+        entry: dict[str, Any] = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event.get("detail", {})),
+            "Resources": list(event.get("resources", [])),
+            "EventBusName": self.aws.bus_name,
+        }
+        if event.get("time"):
+            entry["Time"] = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+        answer = self.client("events").put_events(Entries=[entry])
+        if answer.get("FailedEntryCount"):
+            raise RuntimeError(f"put_events failed: {answer['Entries']}")
+        return str(answer["Entries"][0]["EventId"])
+
+    def installation(self, installation_id: str) -> dict[str, Any] | None:
+        """The installation's item in the local table (plain values), or None."""
+        from shared.store.keys import installation_key
+
+        key = installation_key(installation_id)
+        item = self.client("dynamodb").get_item(TableName=self.aws.table_name(), Key=key, ConsistentRead=True)
+        found = item.get("Item")
+        if found is None:
+            return None
+        return {name: next(iter(value.values())) for name, value in found.items()}
