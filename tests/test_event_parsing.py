@@ -16,20 +16,22 @@ ALL_TYPES = sorted(ORDER_LINKED | OTHER_KNOWN)
 FORMATS = ["2024-11-01", "2024-01-01", "legacy"]
 
 
+_RESOURCE_KINDS = [
+    ("PACKAGE_TRACKER", {"carrier_code": "AMZN_US", "tracking_number": "TBA123"}),
+    ("BUYABILITY", {"item_id": "item-1", "item_segment": "items"}),
+    ("INVENTORY", {"item_id": "item-1", "item_segment": "items"}),
+    ("PERSONAL_DATA", {"privacy_task_id": "task-1"}),
+    ("REFUND", {"order_id": "322-ABC1-AAAAAA", "refund_id": "refund-1"}),
+    ("RETURN", {"order_id": "322-ABC1-AAAAAA", "return_id": "return-1"}),
+    ("PACKAGE", {"order_id": "322-ABC1-AAAAAA", "delivery_id": "delivery-1"}),
+]
+
+
 def _resources_for(event_type: str) -> list[str]:
-    if event_type == "PACKAGE_TRACKER_MILESTONE_CHANGED":
-        return [resource_path(BP, carrier_code="AMZN_US", tracking_number="TBA123")]
-    if event_type in {"BUYABILITY_CHANGED", "INVENTORY_CHANGED"}:
-        return [resource_path(BP, item_id="item-1", item_segment="items")]
-    if event_type.startswith("PERSONAL_DATA"):
-        return [resource_path(BP, privacy_task_id="task-1")]
-    if event_type.startswith("REFUND"):
-        return [resource_path(BP, order_id="322-ABC1-AAAAAA", refund_id="refund-1")]
-    if event_type.startswith("RETURN"):
-        return [resource_path(BP, order_id="322-ABC1-AAAAAA", return_id="return-1")]
-    if event_type.startswith("PACKAGE"):
-        return [resource_path(BP, order_id="322-ABC1-AAAAAA", delivery_id="delivery-1")]
-    return [resource_path(BP, order_id="322-ABC1-AAAAAA")]
+    ids = next(
+        (ids for prefix, ids in _RESOURCE_KINDS if event_type.startswith(prefix)), {"order_id": "322-ABC1-AAAAAA"}
+    )
+    return [resource_path(BP, **ids)]
 
 
 @pytest.mark.parametrize("event_format", FORMATS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
 
 from events.pipeline import Message
 from sandbox.events import partner_event, resource_path
@@ -241,7 +240,7 @@ def test_events_of_one_order_in_a_batch_query_it_once(events: EventsDriver) -> N
 
 def test_an_uninstalled_installation_makes_its_events_unroutable(events: EventsDriver) -> None:
     events.install(INSTALLATION, BP)
-    events.store._client.update_item(  # noqa: SLF001 - set-up: the merchant uninstalled
+    events.store._client.update_item(
         TableName=events.table,
         Key={"pk": {"S": f"INSTALLATION#{INSTALLATION}"}, "sk": {"S": "INSTALLATION"}},
         UpdateExpression="SET #s = :u REMOVE access_token, refresh_token",

@@ -87,8 +87,6 @@ EVENTS_TABLE_ACTIONS = {
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:Query",
 }
 
 # Buy with Prime partner events the rule must forward (the envelope of the reference), and events it
@@ -489,13 +487,18 @@ def pattern_matches(pattern: Any, event: dict[str, Any]) -> bool:
     return bool(EventPattern.load(json.dumps(pattern) if pattern is not None else None).matches_event(event))
 
 
+# The bus the rule listens on: the one this stack creates, else the existing one (same name as the source).
+PARTNER_BUS_NAME = {
+    "Fn::If": ["CreatePartnerBus", {"Fn::GetAtt": ["PartnerEventBus", "Name"]}, {"Ref": "PartnerEventSourceName"}]
+}
+
+
 def rule_problems(template: dict[str, Any]) -> list[str]:
     """The partner rule forwards Buy with Prime events only, to one queue, with retries and a DLQ that is
     also that queue's redrive target, on the partner bus (or none while no source is configured)."""
     rules = resources_of_type(template, "AWS::Events::Rule")
     if not rules:
         return ["no AWS::Events::Rule"]
-    resources = template["Resources"]
     problems = []
     for rule_id, rule in rules.items():
         properties = rule.get("Properties", {})
@@ -508,32 +511,64 @@ def rule_problems(template: dict[str, Any]) -> list[str]:
                 problems.append(f"{rule_id}: EventPattern forwards events from {source}")
         if rule.get("Condition") != "HasPartnerEventSource":
             problems.append(f"{rule_id}: must have Condition HasPartnerEventSource (no rule without a source)")
-        expected_bus = {
-            "Fn::If": ["CreatePartnerBus", {"Fn::GetAtt": ["PartnerEventBus", "Name"]}, {"Ref": "PartnerEventSourceName"}]
-        }
-        if properties.get("EventBusName") != expected_bus:
+        if properties.get("EventBusName") != PARTNER_BUS_NAME:
             problems.append(f"{rule_id}: EventBusName must be the partner bus, got {properties.get('EventBusName')!r}")
         targets = properties.get("Targets", [])
         if len(targets) != 1:
             problems.append(f"{rule_id}: expected exactly one target, got {len(targets)}")
         for target in targets:
-            where = f"{rule_id}.Targets[{target.get('Id')}]"
-            queue = getatt_of(target.get("Arn"))
-            dlq = getatt_of((target.get("DeadLetterConfig") or {}).get("Arn"))
-            if not queue or queue[1] != "Arn" or resource_type_of(template, queue[0]) != "AWS::SQS::Queue":
-                problems.append(f"{where}: Arn must be !GetAtt <a queue of this template>.Arn")
-                continue
-            if not dlq or dlq[1] != "Arn" or resource_type_of(template, dlq[0]) != "AWS::SQS::Queue":
-                problems.append(f"{where}: DeadLetterConfig.Arn must be !GetAtt <a queue of this template>.Arn")
-                continue
-            if dlq[0] == queue[0]:
-                problems.append(f"{where}: the dead-letter queue is the target queue itself")
-            redrive = resources[queue[0]].get("Properties", {}).get("RedrivePolicy") or {}
-            redrive_target = getatt_of(redrive.get("deadLetterTargetArn"))
-            if redrive_target != (dlq[0], "Arn"):
-                problems.append(f"{where}: {queue[0]} redrives to {redrive_target}, not to the target's DLQ {dlq[0]}")
-            if target.get("RetryPolicy") != {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}:
-                problems.append(f"{where}: RetryPolicy must be EventBridge's maximum (185 attempts, 24 h)")
+            problems += rule_target_problems(template, f"{rule_id}.Targets[{target.get('Id')}]", target)
+    return problems
+
+
+def is_queue_arn(template: dict[str, Any], getatt: tuple[str, str] | None) -> bool:
+    return bool(getatt) and getatt[1] == "Arn" and resource_type_of(template, getatt[0]) == "AWS::SQS::Queue"
+
+
+def rule_target_problems(template: dict[str, Any], where: str, target: dict[str, Any]) -> list[str]:
+    """A queue of this template, retried as long as EventBridge can, with a DLQ that is also the
+    queue's redrive target (one place to look, one redrive to replay)."""
+    queue = getatt_of(target.get("Arn"))
+    dlq = getatt_of((target.get("DeadLetterConfig") or {}).get("Arn"))
+    if not is_queue_arn(template, queue):
+        return [f"{where}: Arn must be !GetAtt <a queue of this template>.Arn"]
+    if not is_queue_arn(template, dlq):
+        return [f"{where}: DeadLetterConfig.Arn must be !GetAtt <a queue of this template>.Arn"]
+    assert queue and dlq  # for the type checker: is_queue_arn said so
+    problems = []
+    if dlq[0] == queue[0]:
+        problems.append(f"{where}: the dead-letter queue is the target queue itself")
+    redrive = template["Resources"][queue[0]].get("Properties", {}).get("RedrivePolicy") or {}
+    redrive_target = getatt_of(redrive.get("deadLetterTargetArn"))
+    if redrive_target != (dlq[0], "Arn"):
+        problems.append(f"{where}: {queue[0]} redrives to {redrive_target}, not to the target's DLQ {dlq[0]}")
+    if target.get("RetryPolicy") != {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}:
+        problems.append(f"{where}: RetryPolicy must be EventBridge's maximum (185 attempts, 24 h)")
+    return problems
+
+
+def partner_bus_problems(template: dict[str, Any]) -> list[str]:
+    """A created partner bus carries the source's name, and exists only in `create` mode."""
+    problems = []
+    buses = resources_of_type(template, "AWS::Events::EventBus")
+    if not buses:
+        problems.append("no AWS::Events::EventBus")
+    for bus_id, bus in buses.items():
+        properties = bus.get("Properties", {})
+        if properties.get("Name") != properties.get("EventSourceName"):
+            problems.append(f"{bus_id}: Name {properties.get('Name')!r} != EventSourceName (events would be dropped)")
+        if properties.get("EventSourceName") != {"Ref": "PartnerEventSourceName"}:
+            problems.append(f"{bus_id}: EventSourceName must be !Ref PartnerEventSourceName")
+        if bus.get("Condition") != "CreatePartnerBus":
+            problems.append(f"{bus_id}: must have Condition CreatePartnerBus")
+    conditions = template.get("Conditions", {})
+    not_empty = {"Fn::Not": [{"Fn::Equals": [{"Ref": "PartnerEventSourceName"}, ""]}]}
+    if conditions.get("HasPartnerEventSource") != not_empty:
+        problems.append("HasPartnerEventSource must be: PartnerEventSourceName is not empty")
+    if conditions.get("CreatePartnerBus") != {
+        "Fn::And": [{"Condition": "HasPartnerEventSource"}, {"Fn::Equals": [{"Ref": "EventBusMode"}, "create"]}]
+    }:
+        problems.append("CreatePartnerBus must be: HasPartnerEventSource and EventBusMode = create")
     return problems
 
 
@@ -556,7 +591,7 @@ def sqs_event_source_problems(template: dict[str, Any]) -> list[str]:
             if not values or min(values) < 2:
                 problems.append(f"{where}: ScalingConfig.MaximumConcurrency must be at least 2, got {concurrency!r}")
             queue = getatt_of(properties.get("Queue"))
-            if not queue or queue[1] != "Arn" or resource_type_of(template, queue[0]) != "AWS::SQS::Queue":
+            if not queue or not is_queue_arn(template, queue):
                 problems.append(f"{where}: Queue must be !GetAtt <a queue of this template>.Arn")
                 continue
             visibility = template["Resources"][queue[0]].get("Properties", {}).get("VisibilityTimeout", 30)
@@ -595,9 +630,8 @@ def queue_policy_problems(template: dict[str, Any]) -> list[str]:
         for target in rule.get("Properties", {}).get("Targets", []):
             for value in (target.get("Arn"), (target.get("DeadLetterConfig") or {}).get("Arn")):
                 queue = getatt_of(value)
-                if queue and not any(
-                    queue_policy_grants(policy, queue[0], rule_id, rule.get("Condition")) for policy in policies.values()
-                ):
+                condition = rule.get("Condition")
+                if queue and not any(queue_policy_grants(p, queue[0], rule_id, condition) for p in policies.values()):
                     problems.append(f"no queue policy lets {rule_id} (aws:SourceArn = its Arn) send to {queue[0]}")
     for policy_id, policy in policies.items():
         for statement in as_list(policy.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])):
@@ -608,15 +642,19 @@ def queue_policy_problems(template: dict[str, Any]) -> list[str]:
     return problems
 
 
-def alarms_on(template: dict[str, Any], namespace: str, metric: str, dimension: str, value: Any) -> list[dict[str, Any]]:
-    """Properties of the alarms on one metric of one resource."""
+def alarms_on(template: dict[str, Any], namespace: str, metric: str, dimension: dict[str, Any]) -> list[Any]:
+    """Properties of the alarms on one metric of one resource (dimension: {"Name": ..., "Value": ...})."""
     return [
         alarm["Properties"]
         for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
         if alarm["Properties"].get("Namespace") == namespace
         and alarm["Properties"].get("MetricName") == metric
-        and alarm["Properties"].get("Dimensions") == [{"Name": dimension, "Value": value}]
+        and alarm["Properties"].get("Dimensions") == [dimension]
     ]
+
+
+def queue_dimension(queue_id: str) -> dict[str, Any]:
+    return {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
 
 
 def fires_on_first(alarm: dict[str, Any]) -> bool:
@@ -627,9 +665,30 @@ def fires_on_first(alarm: dict[str, Any]) -> bool:
     )
 
 
+def dead_letter_queues(template: dict[str, Any]) -> set[str]:
+    """Queues that are a redrive target or a rule target's DLQ."""
+    found = set()
+    for queue in resources_of_type(template, "AWS::SQS::Queue").values():
+        found.add(getatt_of((queue.get("Properties", {}).get("RedrivePolicy") or {}).get("deadLetterTargetArn")))
+    for rule in resources_of_type(template, "AWS::Events::Rule").values():
+        for target in rule.get("Properties", {}).get("Targets", []):
+            found.add(getatt_of((target.get("DeadLetterConfig") or {}).get("Arn")))
+    return {getatt[0] for getatt in found if getatt}
+
+
+def event_source_queues(template: dict[str, Any]) -> set[str]:
+    """Queues some function's SQS event source reads."""
+    return {
+        getatt[0]
+        for function in functions(template).values()
+        for event in function.get("Properties", {}).get("Events", {}).values()
+        if event.get("Type") == "SQS" and (getatt := getatt_of(event.get("Properties", {}).get("Queue")))
+    }
+
+
 def alarm_problems(template: dict[str, Any]) -> list[str]:
-    """Each function's errors, the DLQ and each event queue's backlog have an alarm, and every alarm
-    notifies a topic of this template on ALARM and on OK."""
+    """Each function's errors, each DLQ's first message and each event queue's backlog have an alarm,
+    and every alarm notifies a topic of this template on ALARM and on OK."""
     topics = [{"Ref": topic} for topic in resources_of_type(template, "AWS::SNS::Topic")]
     problems = []
     for alarm_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
@@ -640,32 +699,16 @@ def alarm_problems(template: dict[str, Any]) -> list[str]:
         if properties.get("TreatMissingData") != "notBreaching":
             problems.append(f"{alarm_id}: TreatMissingData must be notBreaching (idle is healthy)")
     for function_id in functions(template):
-        errors = alarms_on(template, "AWS/Lambda", "Errors", "FunctionName", {"Ref": function_id})
+        errors = alarms_on(template, "AWS/Lambda", "Errors", {"Name": "FunctionName", "Value": {"Ref": function_id}})
         if not any(fires_on_first(alarm) for alarm in errors):
             problems.append(f"{function_id}: no alarm on its first Errors")
-    dead_letter_queues = set()
-    for queue in resources_of_type(template, "AWS::SQS::Queue").values():
-        target = getatt_of((queue.get("Properties", {}).get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
-        if target:
-            dead_letter_queues.add(target[0])
-    for rule in resources_of_type(template, "AWS::Events::Rule").values():
-        for target in rule.get("Properties", {}).get("Targets", []):
-            dlq = getatt_of((target.get("DeadLetterConfig") or {}).get("Arn"))
-            if dlq:
-                dead_letter_queues.add(dlq[0])
-    for dlq_id in sorted(dead_letter_queues):
-        visible = alarms_on(
-            template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", {"Fn::GetAtt": [dlq_id, "QueueName"]}
-        )
+    for queue_id in sorted(dead_letter_queues(template)):
+        visible = alarms_on(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_dimension(queue_id))
         if not any(fires_on_first(alarm) for alarm in visible):
-            problems.append(f"{dlq_id}: no alarm on its first message")
-    for function_id in functions(template):
-        for event in template["Resources"][function_id].get("Properties", {}).get("Events", {}).values():
-            queue = getatt_of(event.get("Properties", {}).get("Queue")) if event.get("Type") == "SQS" else None
-            if queue and not alarms_on(
-                template, "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", {"Fn::GetAtt": [queue[0], "QueueName"]}
-            ):
-                problems.append(f"{queue[0]}: no alarm on the age of its oldest message (a backlog)")
+            problems.append(f"{queue_id}: no alarm on its first message")
+    for queue_id in sorted(event_source_queues(template)):
+        if not alarms_on(template, "AWS/SQS", "ApproximateAgeOfOldestMessage", queue_dimension(queue_id)):
+            problems.append(f"{queue_id}: no alarm on the age of its oldest message (a backlog)")
     return problems
 
 
@@ -911,8 +954,10 @@ def test_iam_statements_have_no_wildcards(template: dict[str, Any]) -> None:
         {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "*"},
         {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": {"Fn::Sub": "${InstallationsTable.Arn}/*"}},
         {"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "arn:aws:s3:::b"},
+        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage"], "NotResource": "arn:aws:sqs:us-east-1:1:q"},
+        {"Effect": "Deny", "Action": ["sqs:ReceiveMessage"], "NotResource": {"Fn::Sub": "${EventsQueue.Arn}*"}},
     ],
-    ids=["action-wildcard", "resource-star", "resource-sub-wildcard", "not-action"],
+    ids=["action-wildcard", "resource-star", "resource-sub-wildcard", "not-action", "allow-not-resource", "deny-wild"],
 )
 def test_wildcard_check_catches_wildcards(template: dict[str, Any], statement: dict[str, Any]) -> None:
     # given a copy of the template with a broad statement added, when checked, then it is reported
@@ -1000,6 +1045,423 @@ def test_http_api_is_throttled_and_access_logs_carry_no_query_string(template: d
     assert "$input" not in log_format
     access_group = template["Resources"]["HttpApiAccessLogGroup"]
     assert access_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# --------------------------------------------------------------------------- event pipeline
+
+
+def test_partner_rule_forwards_buy_with_prime_events_only_to_the_queue_with_its_dead_letter_queue(
+    template: dict[str, Any],
+) -> None:
+    # given the partner rule, when its pattern is evaluated on Buy with Prime and foreign events and its
+    # target followed to the queue and DLQ, then nothing is amiss
+    assert rule_problems(template) == []
+
+
+def test_partner_bus_is_named_after_its_event_source(template: dict[str, Any]) -> None:
+    # given the partner bus, then its Name is its EventSourceName, and it exists in `create` mode only
+    assert partner_bus_problems(template) == []
+
+
+def test_sqs_event_sources_report_partial_failures_and_the_queue_outlasts_the_function(
+    template: dict[str, Any],
+) -> None:
+    # given every SQS event source (there is one)
+    sources = [
+        event
+        for function in functions(template).values()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+    assert sources, "no SQS event source: the check would be vacuous"
+    # then each reports batch item failures, caps concurrency >= 2 and its queue's visibility is >= 6 x timeout
+    assert sqs_event_source_problems(template) == []
+
+
+def test_queue_policy_lets_only_the_partner_rule_send_to_the_queue_and_the_dead_letter_queue(
+    template: dict[str, Any],
+) -> None:
+    assert queue_policy_problems(template) == []
+
+
+def test_alarms_cover_every_function_the_dead_letter_queue_and_the_backlog(template: dict[str, Any]) -> None:
+    assert resources_of_type(template, "AWS::CloudWatch::Alarm"), "no alarm: the check would be vacuous"
+    assert alarm_problems(template) == []
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_for_it(template: dict[str, Any]) -> None:
+    assert resources_of_type(template, "AWS::SNS::Topic"), "no topic: the check would be vacuous"
+    assert topic_encryption_problems(template) == []
+
+
+def _set(path: str, value: Any) -> Any:
+    """A mutation that sets Resources.<path> (dot-separated; list indexes as numbers) to value."""
+
+    def mutate(template: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = template["Resources"]
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[int(last) if isinstance(node, list) else last] = value
+
+    return mutate
+
+
+_DELETE = object()
+RULE = "PartnerEventsRule.Properties"
+TARGET = f"{RULE}.Targets.0"
+SQS_EVENT = "EventsFunction.Properties.Events.PartnerEventsQueue.Properties"
+QUEUE_POLICY = "EventsQueuePolicy.Properties"
+ALLOW_RULE = f"{QUEUE_POLICY}.PolicyDocument.Statement.0.Fn::If.1"
+
+
+@pytest.mark.parametrize(
+    ("check", "mutate", "expected"),
+    [
+        pytest.param(
+            rule_problems,
+            _set(f"{RULE}.EventPattern", {"source": [{"prefix": "aws.partner/"}]}),
+            "forwards events from aws.partner/shopify.com",
+            id="rule-forwards-every-partner",
+        ),
+        pytest.param(rule_problems, _set(f"{RULE}.EventPattern", _DELETE), "forwards events from", id="no-pattern"),
+        pytest.param(
+            rule_problems,
+            _set(f"{RULE}.EventPattern.detail-type", ["ORDER_CONFIRMED", "REFUND_REQUESTED", "DELIVERY_COMPLETED"]),
+            "drops a Buy with Prime SOMETHING_NEW event",
+            id="rule-drops-new-event-types",
+        ),
+        pytest.param(
+            rule_problems, _set(f"{RULE}.EventBusName", _DELETE), "must be the partner bus", id="rule-on-default-bus"
+        ),
+        pytest.param(
+            rule_problems,
+            _set(f"{TARGET}.DeadLetterConfig", _DELETE),
+            "DeadLetterConfig.Arn must be",
+            id="target-without-dlq",
+        ),
+        pytest.param(
+            rule_problems,
+            _set(f"{TARGET}.DeadLetterConfig.Arn", {"Fn::GetAtt": ["EventsQueue", "Arn"]}),
+            "the dead-letter queue is the target queue itself",
+            id="target-dlq-is-the-queue",
+        ),
+        pytest.param(
+            rule_problems,
+            lambda t: (
+                t["Resources"].update(OtherQueue={"Type": "AWS::SQS::Queue", "Properties": {}}),
+                _set("EventsQueue.Properties.RedrivePolicy.deadLetterTargetArn", {"Fn::GetAtt": ["OtherQueue", "Arn"]})(
+                    t
+                ),
+            ),
+            "redrives to ('OtherQueue', 'Arn'), not to the target's DLQ EventsDeadLetterQueue",
+            id="queue-redrives-elsewhere",
+        ),
+        pytest.param(
+            rule_problems, _set(f"{TARGET}.RetryPolicy.MaximumRetryAttempts", 0), "RetryPolicy", id="no-retries"
+        ),
+        pytest.param(
+            partner_bus_problems,
+            _set("PartnerEventBus.Properties.Name", "buy-with-prime"),
+            "!= EventSourceName",
+            id="bus-name-differs-from-source",
+        ),
+        pytest.param(
+            partner_bus_problems,
+            _set("PartnerEventBus.Condition", "HasPartnerEventSource"),
+            "Condition CreatePartnerBus",
+            id="bus-created-in-existing-mode",
+        ),
+        pytest.param(
+            sqs_event_source_problems,
+            _set("EventsQueue.Properties.VisibilityTimeout", 300),
+            "VisibilityTimeout 300 < 6 x Timeout 60",
+            id="visibility-below-6x-timeout",
+        ),
+        pytest.param(
+            sqs_event_source_problems,
+            _set(f"{SQS_EVENT}.FunctionResponseTypes", _DELETE),
+            "lacks ReportBatchItemFailures",
+            id="no-partial-batch-response",
+        ),
+        pytest.param(
+            sqs_event_source_problems,
+            lambda t: t["Parameters"]["EventsMaxConcurrency"].update(MinValue=1),
+            "MaximumConcurrency must be at least 2",
+            id="concurrency-parameter-allows-1",
+        ),
+        pytest.param(
+            sqs_event_source_problems,
+            _set(f"{SQS_EVENT}.ScalingConfig", _DELETE),
+            "MaximumConcurrency must be at least 2",
+            id="no-concurrency-cap",
+        ),
+        pytest.param(
+            sqs_event_source_problems,
+            _set(f"{SQS_EVENT}.Queue", {"Ref": "EventsQueue"}),
+            "Queue must be !GetAtt",
+            id="event-source-queue-by-url",
+        ),
+        pytest.param(
+            queue_policy_problems,
+            _set(f"{ALLOW_RULE}.Condition.ArnEquals.aws:SourceArn", {"Fn::GetAtt": ["EventsFunction", "Arn"]}),
+            "lets PartnerEventsRule (aws:SourceArn = its Arn) send to EventsQueue",
+            id="policy-names-another-source",
+        ),
+        pytest.param(
+            queue_policy_problems,
+            _set(f"{QUEUE_POLICY}.Queues", [{"Ref": "EventsQueue"}]),
+            "send to EventsDeadLetterQueue",
+            id="policy-not-on-the-dlq",
+        ),
+        pytest.param(
+            queue_policy_problems,
+            _set(f"{ALLOW_RULE}.Condition", _DELETE),
+            "an Allow statement without an aws:SourceArn condition",
+            id="policy-open-to-any-rule",
+        ),
+        pytest.param(
+            alarm_problems,
+            lambda t: t["Resources"].pop("EventsFunctionErrorsAlarm"),
+            "EventsFunction: no alarm on its first Errors",
+            id="function-without-errors-alarm",
+        ),
+        pytest.param(
+            alarm_problems,
+            _set("EventsDeadLetterAlarm.Properties.Threshold", 5),
+            "EventsDeadLetterQueue: no alarm on its first message",
+            id="dlq-alarm-too-late",
+        ),
+        pytest.param(
+            alarm_problems,
+            lambda t: t["Resources"].pop("EventsQueueAgeAlarm"),
+            "EventsQueue: no alarm on the age",
+            id="no-backlog-alarm",
+        ),
+        pytest.param(
+            alarm_problems,
+            _set("OAuthFunctionErrorsAlarm.Properties.OKActions", []),
+            "OAuthFunctionErrorsAlarm: OKActions notify no SNS topic",
+            id="alarm-without-ok-action",
+        ),
+        pytest.param(
+            topic_encryption_problems,
+            _set("AlarmTopic.Properties.KmsMasterKeyId", "alias/aws/sns"),
+            "KmsMasterKeyId must be",
+            id="topic-on-aws-managed-key",
+        ),
+        pytest.param(
+            topic_encryption_problems,
+            _set("AlarmTopic.Properties.TopicName", {"Fn::Sub": "${AWS::StackName}-alerts"}),
+            "does not let cloudwatch.amazonaws.com use it",
+            id="key-policy-names-another-topic",
+        ),
+    ],
+)
+def test_event_pipeline_checks_catch_breaks(template: dict[str, Any], check: Any, mutate: Any, expected: str) -> None:
+    # given a copy of the template with one break in the pipeline
+    broken = copy.deepcopy(template)
+    mutate(broken)
+    # when checked, then the break is reported
+    problems = check(broken)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_event_queues_are_encrypted_and_the_dead_letter_queue_keeps_messages_longest(
+    template: dict[str, Any],
+) -> None:
+    # given the events queue and its dead-letter queue
+    queue = template["Resources"]["EventsQueue"]["Properties"]
+    dlq = template["Resources"]["EventsDeadLetterQueue"]["Properties"]
+    # then both are encrypted, a message goes to the DLQ after 5 receives
+    assert queue["SqsManagedSseEnabled"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    # and the DLQ keeps messages 14 days, longer than the queue (a moved message keeps its enqueue time)
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["MessageRetentionPeriod"] == 4 * 24 * 3600
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+
+
+def test_events_function_environment_is_exactly_the_pipeline_variables(template: dict[str, Any]) -> None:
+    # given the events function's own environment
+    variables = template["Resources"]["EventsFunction"]["Properties"]["Environment"]["Variables"]
+    # then it holds exactly the pipeline variables, each bound to its resource, parameter or value
+    assert variables == EVENTS_ENVIRONMENT
+
+
+def test_every_function_variable_is_one_the_settings_read(template: dict[str, Any]) -> None:
+    # given the variable names shared/settings.py reads
+    from shared.settings import ENVIRONMENT_VARIABLES
+
+    for logical_id, function in functions(template).items():
+        # then every (non-Powertools) variable the template sets is one of them: no typo goes unread
+        names = set(function["Properties"].get("Environment", {}).get("Variables", {}))
+        unknown = {name for name in names if not name.startswith("POWERTOOLS_")} - set(ENVIRONMENT_VARIABLES.values())
+        assert not unknown, f"{logical_id} sets variables shared/settings.py never reads: {sorted(unknown)}"
+
+
+def test_events_function_gets_item_level_table_access_and_no_queue_but_its_own(template: dict[str, Any]) -> None:
+    # given the events function's policies
+    properties = template["Resources"]["EventsFunction"]["Properties"]
+    policies = properties["Policies"]
+    statements = [statement for policy in policies if "Statement" in policy for statement in policy["Statement"]]
+    templates = [policy for policy in policies if "Statement" not in policy]
+    # then the table statement allows exactly the item actions the pipeline uses, on the table ARN (no Scan)
+    table = [s for s in statements if s.get("Resource") == {"Fn::GetAtt": ["InstallationsTable", "Arn"]}]
+    assert len(table) == 1
+    assert table[0]["Effect"] == "Allow"
+    assert set(table[0]["Action"]) == EVENTS_TABLE_ACTIONS
+    # and the secret is readable through the scoped policy template only
+    assert templates == [{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "ClientCredentialsSecret"}}}]
+    # and SAM's AWSLambdaSQSQueueExecutionRole (every queue) is cut down to the event source's queue
+    denies = [s for s in statements if s.get("Effect") == "Deny"]
+    assert len(denies) == 1
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= set(denies[0]["Action"])
+    assert denies[0]["NotResource"] == properties["Events"]["PartnerEventsQueue"]["Properties"]["Queue"]
+    # and nothing else is allowed
+    assert [s for s in statements if s.get("Effect") == "Allow"] == table
+
+
+def test_events_function_batches_and_retention_come_from_the_parameters(template: dict[str, Any]) -> None:
+    # given the events function and its SQS event source
+    properties = template["Resources"]["EventsFunction"]["Properties"]
+    source = properties["Events"]["PartnerEventsQueue"]["Properties"]
+    # then batch size, batching window and concurrency are the operator's parameters
+    assert source["BatchSize"] == {"Ref": "EventBatchSize"}
+    assert source["MaximumBatchingWindowInSeconds"] == {"Ref": "EventBatchWindowSeconds"}
+    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "EventsMaxConcurrency"}}
+    # and it logs like the OAuth function (JSON, Lambda level mapped from LogLevel)
+    assert properties["LoggingConfig"] == template["Resources"]["OAuthFunction"]["Properties"]["LoggingConfig"]
+    assert properties["Timeout"] == 60
+
+
+def test_queue_policy_refuses_plain_http(template: dict[str, Any]) -> None:
+    # given the queue policy, then it denies every request without TLS on both queues
+    statements = template["Resources"]["EventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    denies = [s for s in statements if "Fn::If" not in s and s["Effect"] == "Deny"]
+    assert denies == [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": [{"Fn::GetAtt": ["EventsQueue", "Arn"]}, {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    # and the rule's permission exists exactly when the rule does
+    allow = next(s for s in statements if "Fn::If" in s)["Fn::If"]
+    assert allow[0] == template["Resources"]["PartnerEventsRule"]["Condition"]
+    assert allow[2] == {"Ref": "AWS::NoValue"}
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("aws.partner/buywithprime/my-app-events", True),
+        ("aws.partner/buywithprime/team.a/app_events-2", True),
+        ("aws.partner/buywithprime/", False),
+        ("aws.partner/shopify.com/123/default", False),
+        ("my-app-events", False),
+        ("aws.partner/buywithprime/my app", False),
+    ],
+)
+def test_partner_event_source_name_pattern(template: dict[str, Any], value: str, accepted: bool) -> None:
+    # given the PartnerEventSourceName pattern, then only empty or a Buy with Prime source is accepted
+    pattern = re.compile(template["Parameters"]["PartnerEventSourceName"]["AllowedPattern"])
+    assert bool(pattern.fullmatch(value)) is accepted
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("", True), ("ops@example.com", True), ("ops.team+bwp@mail.example.co.uk", True), ("ops", False), ("a@b", False)],
+)
+def test_alarm_email_pattern(template: dict[str, Any], value: str, accepted: bool) -> None:
+    pattern = re.compile(template["Parameters"]["AlarmEmail"]["AllowedPattern"])
+    assert bool(pattern.fullmatch(value)) is accepted
+
+
+def test_event_pipeline_parameters_have_the_documented_defaults_and_bounds(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["PartnerEventSourceName"]["Default"] == ""  # an idle pipeline until configured
+    assert parameters["EventBusMode"]["AllowedValues"] == ["create", "existing"]
+    assert parameters["EventBusMode"]["Default"] == "create"
+    assert parameters["AlarmEmail"]["Default"] == ""
+    bounds = {name: (p.get("Default"), p.get("MinValue"), p.get("MaxValue")) for name, p in parameters.items()}
+    assert bounds["EventBatchSize"] == (10, 1, 100)
+    assert bounds["EventBatchWindowSeconds"] == (1, 0, 300)
+    assert bounds["EventsMaxConcurrency"] == (5, 2, 1000)  # 2: Lambda's minimum MaximumConcurrency
+    assert bounds["EventRecordRetentionDays"] == (90, 1, 3650)
+
+
+def test_event_pipeline_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["EventsQueueUrl"]["Value"] == {"Ref": "EventsQueue"}
+    assert outputs["EventsQueueArn"]["Value"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    assert outputs["EventsDeadLetterQueueUrl"]["Value"] == {"Ref": "EventsDeadLetterQueue"}
+    assert outputs["EventsDeadLetterQueueArn"]["Value"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
+    assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+    # the bus and rule outputs exist when the rule does; the bus output names the bus the rule is on
+    rule = template["Resources"]["PartnerEventsRule"]
+    assert outputs["PartnerEventBusName"]["Value"] == rule["Properties"]["EventBusName"]
+    assert outputs["PartnerEventsRuleArn"]["Value"] == {"Fn::GetAtt": ["PartnerEventsRule", "Arn"]}
+    for name in ("PartnerEventBusName", "PartnerEventsRuleArn"):
+        assert outputs[name]["Condition"] == rule["Condition"], name
+
+
+# --------------------------------------------------------------------------- SQS sample events
+
+
+def test_sqs_samples_are_lambda_sqs_batches() -> None:
+    # given the SQS samples (events/sqs-*.json)
+    samples = sqs_sample_events()
+    assert samples, "no events/sqs-*.json sample"
+    for name, sample in samples.items():
+        # then each is a batch of SQS records as Lambda delivers them
+        records = sample.get("Records")
+        assert isinstance(records, list), name
+        assert records, name
+        for record in records:
+            assert record["eventSource"] == "aws:sqs", name
+            assert record["eventSourceARN"].startswith("arn:aws:sqs:"), name
+            assert isinstance(record["messageId"], str), name
+            assert record["messageId"], name
+            assert isinstance(record["body"], str), name
+
+
+def test_every_function_has_a_sample_event(template: dict[str, Any]) -> None:
+    # given the sample events: HTTP API ones by routeKey, SQS batches by file name
+    route_keys = set(sample_events())
+    has_sqs_samples = bool(sqs_sample_events())
+    for logical_id, function in functions(template).items():
+        # then each function has at least one sample for one of its event sources
+        events = function["Properties"].get("Events", {}).values()
+        routes = {f"{e['Properties']['Method']} {e['Properties']['Path']}" for e in events if e["Type"] == "HttpApi"}
+        has_sample = bool(routes & route_keys) or (has_sqs_samples and any(e["Type"] == "SQS" for e in events))
+        assert has_sample, f"{logical_id}: no sample event in events/"
+
+
+def test_sqs_sample_bodies_are_events_the_rule_forwards(template: dict[str, Any]) -> None:
+    # given the rule's pattern and every SQS sample body that is an event (malformed samples are skipped)
+    pattern = template["Resources"]["PartnerEventsRule"]["Properties"]["EventPattern"]
+    events = []
+    for name, sample in sqs_sample_events().items():
+        for record in sample["Records"]:
+            try:
+                body = json.loads(record["body"])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(body, dict) and "source" in body:
+                events.append((name, body))
+    assert events, "no SQS sample carries an EventBridge event"
+    # then the rule would have forwarded each of them: the samples are what the queue really receives
+    for name, event in events:
+        assert pattern_matches(pattern, event), f"{name}: the rule would not forward {event['source']}"
 
 
 # --------------------------------------------------------------------------- storage and secret

@@ -26,6 +26,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--sandbox-port", type=int, default=_port("LOCAL_SANDBOX_PORT", 8711), help="Buy with Prime sandbox"
     )
     parser.add_argument("--moto-port", type=int, default=_port("LOCAL_MOTO_PORT", 8712), help="moto (AWS)")
+    parser.add_argument(
+        "--front-host",
+        default=os.environ.get("LOCAL_FRONT_HOST", "localhost"),
+        help="host name of the app's URLs: localhost (default: another site than the sandbox, as in production) "
+        "or 127.0.0.1",
+    )
     parser.add_argument("--installation-id", default=DEFAULT_INSTALLATION, help="pre-filled on the consent page")
     parser.add_argument(
         "--retry-delay",
@@ -43,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         front_port=args.front_port,
         sandbox_port=args.sandbox_port,
         moto_port=args.moto_port,
+        front_host=args.front_host,
         installation_id=args.installation_id,
         events=False if args.no_events else None,
         retry_delay_seconds=args.retry_delay,
@@ -65,7 +72,7 @@ def _banner(stack: LocalStack, installation_id: str) -> str:
     lines = [
         "Local stack running (Ctrl-C stops it).",
         f"  Launch URL (open in a browser): {stack.launch_url}",
-        f"  Settings (signed for {installation_id}, valid 1 h; Enter prints a new one):",
+        f"  Settings, once installed with the pre-filled ID {installation_id} (valid 1 h; Enter prints a new one):",
         f"    {stack.signed_settings_url(installation_id, expires_in=3600)}",
         f"  Health:   {stack.health_url}",
         f"  Buy with Prime sandbox: {stack.sandbox.base_url}",

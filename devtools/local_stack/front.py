@@ -31,8 +31,13 @@ class LocalFront:
     """Binds its socket on construction (so its origin is known before anything else starts);
     `serve(functions)` starts answering; `stop()` closes it."""
 
-    def __init__(self, routes: list[Route], *, host: str = "127.0.0.1", port: int = 0, account_id: str) -> None:
+    def __init__(
+        self, routes: list[Route], *, host: str = "127.0.0.1", port: int = 0, account_id: str, public_host: str = ""
+    ) -> None:
+        """`public_host`: the host name in the origin (default: the bound address); "localhost"
+        makes the app a different site from the sandbox on 127.0.0.1, as in production."""
         self.routes = routes
+        self.public_host = public_host
         self.account_id = account_id
         self.functions: Mapping[str, Function] = {}
         self.events: list[dict[str, Any]] = []  # every event sent to a function (for tests)
@@ -45,7 +50,7 @@ class LocalFront:
     @property
     def origin(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{self.public_host or host!s}:{port}"
 
     def serve(self, functions: Mapping[str, Function]) -> None:
         missing = {route.function for route in self.routes} - set(functions)

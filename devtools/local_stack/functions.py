@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from devtools.apigw import LambdaContext
+from devtools.template import PROJECT_ROOT
 
 log = logging.getLogger("devtools.local_stack")
 
@@ -57,11 +60,10 @@ class LocalLambdaContext(LambdaContext):
     """A Lambda context for one invocation of one function (fresh request ID, real deadline)."""
 
     def __init__(self, function_name: str, region: str, account_id: str, memory: int, timeout: float) -> None:
-        self.function_name = function_name
+        super().__init__(function_name)
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
         self.memory_limit_in_mb = memory
         self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
         self._deadline = time.monotonic() + timeout
 
     def get_remaining_time_in_millis(self) -> int:
@@ -97,9 +99,23 @@ class LocalFunction:
 
     @classmethod
     def from_template(
-        cls, template: Mapping[str, Any], logical_id: str, environment: Mapping[str, str], region: str, account_id: str
+        cls,
+        template: Mapping[str, Any],
+        logical_id: str,
+        environment: Mapping[str, str],
+        region: str,
+        account_id: str,
+        *,
+        template_dir: Path = PROJECT_ROOT,
     ) -> LocalFunction:
+        """Put the function's CodeUri first on sys.path (as Lambda does with the function's
+        folder), then import its Handler."""
         properties = function_properties(template, logical_id)
+        code_uri = properties.get("CodeUri")
+        if isinstance(code_uri, str) and "://" not in code_uri:
+            code_root = str((template_dir / code_uri).resolve())
+            if code_root not in sys.path:
+                sys.path.insert(0, code_root)
         return cls(
             logical_id,
             str(properties["Handler"]),

@@ -45,16 +45,21 @@ class Resolver:
         self._lookup = lookup
         self._pseudo = dict(pseudo)
         self._overrides = dict(parameter_overrides or {})
+        unknown = set(self._overrides) - set(template.get("Parameters", {}))
+        if unknown:
+            raise UnresolvableError(f"parameter overrides for parameters the template lacks: {sorted(unknown)}")
+        for name, value in self._overrides.items():
+            _checked(name, template["Parameters"][name], value)
         self._forced = forced_conditions
         self._conditions: dict[str, bool] = {}
 
     # --- parameters and conditions ------------------------------------------------------------
     def parameter(self, name: str) -> str:
-        if name in self._overrides:
-            return self._overrides[name]
         declared = self.template.get("Parameters", {})
         if name not in declared:
             raise UnresolvableError(f"unknown parameter {name!r}")
+        if name in self._overrides:
+            return _checked(name, declared[name], self._overrides[name])
         if "Default" not in declared[name]:
             raise UnresolvableError(f"parameter {name!r} has no Default: pass it in parameter_overrides")
         default = declared[name]["Default"]
@@ -70,6 +75,10 @@ class Resolver:
                 raise UnresolvableError(f"unknown condition {name!r}")
             self._conditions[name] = self._truth(definition)
         return self._conditions[name]
+
+    def unforced(self, name: str) -> bool:
+        """The condition's value from the parameters alone (ignoring `forced_conditions` for it)."""
+        return self._truth(self.template["Conditions"][name])
 
     def _truth(self, value: Any) -> bool:
         if isinstance(value, dict) and len(value) == 1:
@@ -114,7 +123,7 @@ class Resolver:
             return NO_VALUE
         if name in self._pseudo:
             return self._pseudo[name]
-        if name in self.template.get("Parameters", {}) or name in self._overrides:
+        if name in self.template.get("Parameters", {}):
             return self.parameter(name)
         if name in self.template.get("Resources", {}):
             return self._lookup(name).ref
@@ -166,3 +175,23 @@ class Resolver:
             return self.text({"Ref": name})
 
         return re.sub(r"\$\{([^}]+)\}", substitute, template_text)
+
+
+def _checked(name: str, declaration: Mapping[str, Any], value: str) -> str:
+    """An override, refused as CloudFormation would refuse it (AllowedPattern/Values, bounds)."""
+    pattern = declaration.get("AllowedPattern")
+    allowed = declaration.get("AllowedValues")
+    problems = []
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        problems.append(f"does not match AllowedPattern {pattern}")
+    if allowed is not None and value not in [str(v) for v in allowed]:
+        problems.append(f"is not one of {allowed}")
+    if declaration.get("Type") == "Number":
+        number = float(value)
+        if "MinValue" in declaration and number < float(declaration["MinValue"]):
+            problems.append(f"is below MinValue {declaration['MinValue']}")
+        if "MaxValue" in declaration and number > float(declaration["MaxValue"]):
+            problems.append(f"is above MaxValue {declaration['MaxValue']}")
+    if problems:
+        raise UnresolvableError(f"parameter {name}={value!r} " + "; ".join(problems))
+    return value

@@ -1,10 +1,13 @@
-"""moto in server mode, one request at a time.
+"""moto in server mode, DynamoDB one request at a time.
 
 moto applies a DynamoDB ConditionExpression and the write it guards as separate steps, so two
 concurrent requests can both pass one condition (seen here: 2 trials in 300 with 8 threads racing
 one conditional update). Real DynamoDB makes each request atomic. Holding one lock around each
-request restores that per-request atomicity for every client of the local stack (both functions,
-the poller, tests), which keeps the token service's lease correct locally.
+DynamoDB request restores that per-request atomicity for every client of the local stack (both
+functions, tests), which keeps the token service's lease correct locally.
+
+Only DynamoDB: an SQS long poll waits inside moto for a message another request adds, so
+serialising SQS would stall every caller for the poll's duration.
 """
 
 from __future__ import annotations
@@ -21,15 +24,18 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class SerialisedApp:
-    """WSGI middleware: one request inside `app` at a time (body fully produced under the lock)."""
+    """WSGI middleware: one DynamoDB request inside `app` at a time (its body produced under the
+    lock); other services pass straight through."""
 
     def __init__(self, app: WsgiApp) -> None:
         self._app = app
         self._lock = threading.Lock()
         self._in_flight = 0
-        self.max_in_flight = 0  # observed concurrency inside the lock: 1 unless the lock is bypassed
+        self.max_in_flight = 0  # DynamoDB requests seen at once: 1 unless the lock is bypassed
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+            return self._app(environ, start_response)
         with self._lock:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)

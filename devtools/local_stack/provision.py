@@ -71,8 +71,6 @@ class Provisioner:
             if resource.get("Type") == "AWS::Events::EventBus"
         }
         forced = frozenset(str(r["Condition"]) for r in buses.values() if "Condition" in r)
-        for name in sorted(forced):
-            self.notes.append(f"condition {name} treated as true: the local stack always creates the event bus")
         self.resolver = Resolver(
             template,
             self.lookup,
@@ -87,6 +85,9 @@ class Provisioner:
             parameter_overrides=parameter_overrides,
             forced_conditions=forced,
         )
+        for name in sorted(forced):
+            if not self.resolver.unforced(name):
+                self.notes.append(f"condition {name} is false but treated as true: the local stack creates the bus")
         self._creators: dict[str, Callable[[str, dict[str, Any]], LocalResource]] = {
             "AWS::DynamoDB::Table": self._table,
             "AWS::SecretsManager::Secret": self._secret,

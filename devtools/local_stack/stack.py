@@ -33,12 +33,16 @@ from devtools.local_stack.functions import LocalFunction, function_events, funct
 from devtools.local_stack.http_api import routes_from_template
 from devtools.local_stack.poller import SqsPoller, sqs_source_from_properties
 from devtools.local_stack.process_env import ProcessEnvironment
-from devtools.template import TEMPLATE_PATH, load_template
+from devtools.template import PROJECT_ROOT, TEMPLATE_PATH, load_template
+from sandbox.events import SOURCE as SANDBOX_EVENT_SOURCE
 from sandbox.server import BuyWithPrimeSandbox
 
 log = logging.getLogger("devtools.local_stack")
 
 LOCAL_CLIENT_ID = "amzn1.application-oa2-client.local"
+# Template parameters the local stack sets (when the template has them): a partner event source
+# name, so the bus and rule exist locally (the sandbox's events use this source).
+LOCAL_PARAMETERS = {"PartnerEventSourceName": SANDBOX_EVENT_SOURCE}
 _ACTIVE = threading.Lock()  # moto's state is per process: one stack at a time
 
 
@@ -49,6 +53,7 @@ class LocalStack:
         front_port: int = 0,
         sandbox_port: int = 0,
         moto_port: int = 0,
+        front_host: str = "localhost",
         template: Mapping[str, Any] | str | Path = TEMPLATE_PATH,
         client_id: str = LOCAL_CLIENT_ID,
         client_secret: str | None = None,
@@ -58,18 +63,26 @@ class LocalStack:
         retry_delay_seconds: int | None = 2,
         parameter_overrides: Mapping[str, str] | None = None,
     ) -> None:
-        """`events`: None starts the SQS-fed functions whose handler module exists, True requires
+        """`front_host`: the app's host name; "localhost" (default) makes it another site than the
+        sandbox on 127.0.0.1, as the app and Buy with Prime are in production (SameSite applies).
+        `events`: None starts the SQS-fed functions whose handler module exists, True requires
         them, False never starts them. `retry_delay_seconds`: the poller's local acceleration (None
         = wait for the queue's visibility timeout, as Lambda does)."""
         self.template = load_template(template) if isinstance(template, (str, Path)) else template
+        self._template_dir = Path(template).resolve().parent if isinstance(template, (str, Path)) else PROJECT_ROOT
         self._ports = (front_port, sandbox_port, moto_port)
+        self._front_host = front_host
         self._client_id = client_id
         self._client_secret = client_secret or secrets.token_urlsafe(24)
         self._installation_id = installation_id
         self._events = events
         self._background_polling = background_polling
         self._retry_delay = retry_delay_seconds
-        self._parameter_overrides = parameter_overrides
+        declared = self.template.get("Parameters", {})
+        self._parameter_overrides = {
+            **{name: value for name, value in LOCAL_PARAMETERS.items() if name in declared},
+            **(parameter_overrides or {}),
+        }
         self._exit = ExitStack()
         self._front: LocalFront | None = None
         self._sandbox: BuyWithPrimeSandbox | None = None
@@ -93,7 +106,7 @@ class LocalStack:
     def _start(self) -> None:
         front_port, sandbox_port, moto_port = self._ports
         routes = routes_from_template(self.template)
-        self._front = front = LocalFront(routes, port=front_port, account_id=ACCOUNT_ID)
+        self._front = front = LocalFront(routes, port=front_port, account_id=ACCOUNT_ID, public_host=self._front_host)
         self._exit.callback(front.stop)
         self._sandbox = BuyWithPrimeSandbox(
             self._client_id,
@@ -147,7 +160,9 @@ class LocalStack:
     def _start_function(self, function: str, environment: ProcessEnvironment) -> LocalFunction:
         env = self.env_for(function)
         environment.set(env, function)
-        local = LocalFunction.from_template(self.template, function, env, self.aws.region, self.aws.account_id)
+        local = LocalFunction.from_template(
+            self.template, function, env, self.aws.region, self.aws.account_id, template_dir=self._template_dir
+        )
         self.functions[function] = local
         self._exit.callback(local.close)
         return local
@@ -167,7 +182,11 @@ class LocalStack:
     def _start_pollers(self, function: str, environment: ProcessEnvironment) -> None:
         local = self._start_function(function, environment)
         for name, raw in function_events(self.template, function, "SQS").items():
-            source = sqs_source_from_properties(self.aws.resolve(raw))
+            properties = self.aws.resolve(raw)
+            source = sqs_source_from_properties(properties)
+            concurrency = (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            if concurrency:
+                self.notes.append(f"{function}.{name}: one batch at a time locally (MaximumConcurrency {concurrency})")
             queue = next(
                 r
                 for r in self.aws.resources.values()
