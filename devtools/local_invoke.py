@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.apigw import LambdaContext
+from devtools.atomic_dynamodb import AtomicDynamoDB
 from devtools.template import function_environment, parameters, table_create_arguments
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -77,7 +78,9 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
         os.environ.update({k: v for k, v in env.items() if k.startswith("POWERTOOLS_")})
         handler = importlib.import_module(HANDLERS[function])
         dependencies = importlib.import_module(HANDLERS[function].replace(".handler", ".dependencies"))
-        handler.reset_dependencies(dependencies.Dependencies(env))
+        deps = dependencies.Dependencies(env)
+        deps.dynamodb = AtomicDynamoDB(dynamodb)  # in-process moto is not thread-safe; DynamoDB is atomic
+        handler.reset_dependencies(deps)
         try:
             answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext(function))
         finally:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from devtools.apigw import LambdaContext
+from devtools.atomic_dynamodb import AtomicDynamoDB
 from devtools.sqs import sqs_record
 from events import handler
 from events.dependencies import Dependencies
@@ -16,7 +17,6 @@ from sandbox.server import BuyWithPrimeSandbox
 from shared.models import TokenSet
 from shared.store.event_records import EventStore
 from shared.store.installations import InstallationStore
-from tests.atomic_dynamodb import AtomicDynamoDB
 
 
 class EventsDriver:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import requests
 
+from devtools.atomic_dynamodb import AtomicDynamoDB
 from sandbox.server import BuyWithPrimeSandbox
 from shared.buy_with_prime import BuyWithPrimeClient
 from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
 from shared.models import ClientCredentials, TokenSet
 from shared.store.installations import InstallationStore
 from shared.tokens import TokenCache, TokenService
-from tests.atomic_dynamodb import AtomicDynamoDB
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, TABLE_NAME
 
 INSTALLATION = "amzn1.bwp.installation.tokens"

@@ -10,8 +10,7 @@ variables resolved the same way. What differs locally is listed in `notes`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -178,15 +177,6 @@ def start_local_aws(
         server.stop()
         raise
     return LocalAws(server, provisioner, region)
-
-
-@contextmanager
-def local_aws(**kwargs: Any) -> Iterator[LocalAws]:
-    aws = start_local_aws(**kwargs)
-    try:
-        yield aws
-    finally:
-        aws.stop()
 
 
 def _reset(endpoint_url: str) -> None:

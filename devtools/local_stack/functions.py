@@ -52,6 +52,15 @@ def function_events(template: Mapping[str, Any], logical_id: str, event_type: st
     return {name: dict(e.get("Properties", {})) for name, e in events.items() if e.get("Type") == event_type}
 
 
+def add_code_root(properties: Mapping[str, Any], template_dir: Path = PROJECT_ROOT) -> None:
+    """Put the function's local CodeUri first on sys.path, as Lambda does with its folder."""
+    code_uri = properties.get("CodeUri")
+    if isinstance(code_uri, str) and "://" not in code_uri:
+        code_root = str((template_dir / code_uri).resolve())
+        if code_root not in sys.path:
+            sys.path.insert(0, code_root)
+
+
 def functions(template: Mapping[str, Any]) -> list[str]:
     return [i for i, r in template.get("Resources", {}).items() if r.get("Type") == SERVERLESS_FUNCTION]
 
@@ -108,14 +117,9 @@ class LocalFunction:
         *,
         template_dir: Path = PROJECT_ROOT,
     ) -> LocalFunction:
-        """Put the function's CodeUri first on sys.path (as Lambda does with the function's
-        folder), then import its Handler."""
+        """Import the Handler from the function's CodeUri (see `add_code_root`)."""
         properties = function_properties(template, logical_id)
-        code_uri = properties.get("CodeUri")
-        if isinstance(code_uri, str) and "://" not in code_uri:
-            code_root = str((template_dir / code_uri).resolve())
-            if code_root not in sys.path:
-                sys.path.insert(0, code_root)
+        add_code_root(properties, template_dir)
         return cls(
             logical_id,
             str(properties["Handler"]),

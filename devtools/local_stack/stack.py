@@ -29,7 +29,13 @@ import requests
 
 from devtools.local_stack.aws import ACCOUNT_ID, LocalAws, start_local_aws
 from devtools.local_stack.front import LocalFront
-from devtools.local_stack.functions import LocalFunction, function_events, function_properties, functions
+from devtools.local_stack.functions import (
+    LocalFunction,
+    add_code_root,
+    function_events,
+    function_properties,
+    functions,
+)
 from devtools.local_stack.http_api import routes_from_template
 from devtools.local_stack.poller import SqsPoller, sqs_source_from_properties
 from devtools.local_stack.process_env import ProcessEnvironment
@@ -170,7 +176,9 @@ class LocalStack:
     def _wants_events(self, function: str) -> bool:
         if self._events is not None:
             return self._events
-        module = str(function_properties(self.template, function)["Handler"]).rpartition(".")[0]
+        properties = function_properties(self.template, function)
+        add_code_root(properties, self._template_dir)
+        module = str(properties["Handler"]).rpartition(".")[0]
         try:
             found = importlib.util.find_spec(module) is not None
         except ModuleNotFoundError:

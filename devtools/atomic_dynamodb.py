@@ -1,6 +1,9 @@
-"""moto applies a conditional write in several unguarded steps, so two threads can both pass the
+"""A DynamoDB client whose requests run one at a time.
+
+moto applies a conditional write in several unguarded steps, so two threads can both pass the
 same condition; real DynamoDB applies each request atomically. Serialising the calls gives moto
-DynamoDB's per-request atomicity, which is all the concurrency tests rely on."""
+DynamoDB's per-request atomicity, which is all the concurrency tests rely on (in-process moto
+also raises `RuntimeError: dictionary changed size` under concurrent writes without it)."""
 
 from __future__ import annotations
 
