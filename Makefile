@@ -13,10 +13,10 @@ ENV       ?= default
 SAM_PATH  := PATH="$(CURDIR)/$(BIN):$$PATH"
 EVENTS    := $(filter-out env,$(basename $(notdir $(wildcard events/*.json))))
 
-.PHONY: help install lint format typecheck unit validate build test deploy redrive replay clean
+.PHONY: help install browser lint format typecheck unit e2e demo dev screenshots validate build test deploy redrive replay clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 	@echo "  invoke-NAME    one per sample in events/: $(EVENTS)"
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed ## create both virtual environments
@@ -33,6 +33,14 @@ $(SAM_VENV)/.installed: requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
 	@touch $@
 
+# Debian's Chromium for the browser tests (Playwright drives it; it cannot download its own here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+
+browser: $(CHROMIUM) ## install Debian's chromium for the browser tests (apt-get)
+
 lint: $(VENV)/.installed ## ruff (lint + format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,8 +52,20 @@ format: $(VENV)/.installed ## apply ruff's fixes and formatting
 typecheck: $(VENV)/.installed ## mypy --strict over src/ and sandbox/
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed ## pytest (unit and integration tests, moto + local Buy with Prime sandbox)
+unit: $(VENV)/.installed $(CHROMIUM) ## pytest: unit, integration and end-to-end tests (moto, sandbox, Chromium)
 	$(BIN)/pytest
+
+e2e: $(VENV)/.installed $(CHROMIUM) ## end-to-end tests only: the local stack and headless Chromium
+	$(BIN)/pytest -m e2e tests/e2e
+
+demo: $(VENV)/.installed ## the whole system on this machine, one scripted run with a report (no AWS, no Docker)
+	$(BIN)/python -m devtools.demo
+
+dev: $(VENV)/.installed ## the whole system on this machine for a person: open the printed Launch URL; Ctrl-C stops
+	$(BIN)/python -m devtools.local_stack $(DEV_FLAGS)
+
+screenshots: $(VENV)/.installed $(CHROMIUM) ## re-take docs/images/*.png in headless Chromium
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser tests/e2e/test_browser_install.py
 
 validate: install ## sam validate --lint and cfn-lint
 	$(SAM) validate --lint
@@ -78,5 +98,5 @@ replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STAC
 	$(BIN)/python -m bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

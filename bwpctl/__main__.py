@@ -1,34 +1,55 @@
-"""bwpctl: operate a deployed Buy with Prime integration.
+"""bwpctl: operate a Buy with Prime integration, deployed (--stack NAME or $BWP_STACK) or local
+(--local: the stack `make dev` is running).
 
-python -m bwpctl --stack my-stack redrive
-python -m bwpctl --stack my-stack attention unroutable
-python -m bwpctl --stack my-stack link amzn1.bp.product.x amzn1.bwp.installation.y
-python -m bwpctl --stack my-stack replay unroutable
+    python -m bwpctl --stack my-stack installations
+    python -m bwpctl --stack my-stack token <installationId>          # prints a live access token
+    python -m bwpctl --stack my-stack graphql <installationId> 'query { buyWithPrimeStore { siteId } }'
+    python -m bwpctl --local publish ORDER_CONFIRMED --business-product <id> --order <orderId>
+    python -m bwpctl --stack my-stack redrive
+    python -m bwpctl --stack my-stack attention unroutable
+    python -m bwpctl --stack my-stack link <businessProductId> <installationId>
+    python -m bwpctl --stack my-stack replay unroutable
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "src")]
 
+from bwpctl import installations as inst  # noqa: E402
 from bwpctl.replay import redrive, replay_attention  # noqa: E402
-from bwpctl.target import resolve_target  # noqa: E402
+from bwpctl.target import Target, resolve_target  # noqa: E402
 from shared.store.event_records import ATTENTION_OUTCOMES, EventStore  # noqa: E402
 
 OUTCOMES = sorted(o.value for o in ATTENTION_OUTCOMES)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bwpctl", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--stack", help="the deployed stack (default: $BWP_STACK)")
-    parser.add_argument("--table", help="table name (default: the stack's InstallationsTableName output)")
-    parser.add_argument("--queue-url", help="events queue URL (default: the stack's EventsQueueUrl output)")
-    parser.add_argument("--dlq-url", help="dead-letter queue URL (default: the stack's EventsDeadLetterQueueUrl)")
-    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local moto server (default: $AWS_ENDPOINT_URL)")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="bwpctl", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    top.add_argument("--stack", help="the deployed stack (default: $BWP_STACK)")
+    top.add_argument("--local", action="store_true", help="the local stack of `make dev` (or BWP_LOCAL=1)")
+    top.add_argument("--table", help="table name (default: the stack's InstallationsTableName output)")
+    top.add_argument("--queue-url", help="events queue URL (default: the stack's EventsQueueUrl output)")
+    top.add_argument("--dlq-url", help="dead-letter queue URL (default: the stack's EventsDeadLetterQueueUrl)")
+    top.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL)")
+    commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("installations", help="list installations and their token health (never a token)")
+    token = commands.add_parser("token", help="print a valid access token for one installation (refreshed if due)")
+    token.add_argument("installation_id")
+    graphql = commands.add_parser("graphql", help="run a GraphQL query as an installation")
+    graphql.add_argument("installation_id")
+    graphql.add_argument("query", help="the query, or @path/to/file.graphql")
+    graphql.add_argument("--variables", default="{}", help="JSON object")
+    publish = commands.add_parser("publish", help="publish a sample Buy with Prime event onto the partner bus")
+    publish.add_argument("event_type")
+    publish.add_argument("--business-product", required=True)
+    publish.add_argument("--order")
+    publish.add_argument("--format", choices=["2024-11-01", "2024-01-01", "legacy"], default="2024-11-01")
+    publish.add_argument("--installation", help="contextKeys.installationId (legacy format)")
     move = commands.add_parser("redrive", help="move the dead-letter queue's messages back to the events queue")
     move.add_argument("--limit", type=int, default=1000)
     show = commands.add_parser("attention", help="list events kept for an operator")
@@ -39,31 +60,102 @@ def main(argv: list[str] | None = None) -> int:
     link = commands.add_parser("link", help="register which installation a business product belongs to")
     link.add_argument("business_product_id")
     link.add_argument("installation_id")
-    args = parser.parse_args(argv)
+    return top
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     target = resolve_target(
-        args.stack, table=args.table, queue_url=args.queue_url, dlq_url=args.dlq_url, endpoint_url=args.endpoint_url
+        args.stack,
+        local=args.local,
+        table=args.table,
+        queue_url=args.queue_url,
+        dlq_url=args.dlq_url,
+        endpoint_url=args.endpoint_url,
     )
-    store = EventStore(target.client("dynamodb"), target.table_name)
-    if args.command == "redrive":
-        moved = redrive(target.client("sqs"), target.dead_letter_queue_url, target.queue_url, limit=args.limit)
-        print(f"redrove {moved.moved} message(s) from the dead-letter queue; {moved.skipped} not accepted")
-    elif args.command == "attention":
-        items = store.attention(args.outcome, limit=1000)
-        for item in items:
-            print(
-                f"{item.sort_key}  {item.reason or '-'}  installation={item.installation_id or '-'}"
-                f"  businessProduct={item.business_product_id or '-'}"
-            )
-        print(f"{len(items)} {args.outcome} event(s)")
-    elif args.command == "replay":
-        moved = replay_attention(store, target.client("sqs"), target.queue_url, args.outcome, limit=args.limit)
-        print(f"replayed {moved.moved} {args.outcome} event(s); {moved.skipped} had no body to replay")
-    else:
-        store.put_link(args.business_product_id, args.installation_id, "operator")
-        print(f"linked {args.business_product_id} -> {args.installation_id}")
+    print(COMMANDS[args.command](target, args))
     return 0
 
+
+def _installations(target: Target, args: argparse.Namespace) -> str:
+    rows = [inst.describe(i) for i in inst.installations(target)]
+    return "\n".join([*rows, f"{len(rows)} installation(s)"])
+
+
+def _token(target: Target, args: argparse.Namespace) -> str:
+    service, _ = inst.token_service(target)
+    return str(service.access_token(args.installation_id))
+
+
+def _graphql(target: Target, args: argparse.Namespace) -> str:
+    query = Path(args.query[1:]).read_text(encoding="utf-8") if args.query.startswith("@") else args.query
+    data = inst.run_graphql(target, args.installation_id, query, json.loads(args.variables))
+    return json.dumps(data, indent=2)
+
+
+def _publish(target: Target, args: argparse.Namespace) -> str:
+    from sandbox.events import partner_event, resource_path
+
+    ids = {"order_id": args.order} if args.order else {}
+    event = partner_event(
+        args.event_type,
+        [resource_path(args.business_product, **ids)],
+        event_format=args.format,
+        installation_id=args.installation,
+    )
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": event["resources"],
+        "EventBusName": target.need("bus_name"),
+    }
+    answer = target.client("events").put_events(Entries=[entry])
+    if answer.get("FailedEntryCount"):
+        raise SystemExit(f"EventBridge refused the event: {answer['Entries']}")
+    return f"published {args.event_type} as {answer['Entries'][0]['EventId']} on {entry['EventBusName']}"
+
+
+def _redrive(target: Target, args: argparse.Namespace) -> str:
+    moved = redrive(
+        target.client("sqs"), target.need("dead_letter_queue_url"), target.need("queue_url"), limit=args.limit
+    )
+    return f"redrove {moved.moved} message(s) from the dead-letter queue; {moved.skipped} not accepted"
+
+
+def _attention(target: Target, args: argparse.Namespace) -> str:
+    items = EventStore(target.client("dynamodb"), target.table_name).attention(args.outcome, limit=1000)
+    rows = [
+        f"{i.sort_key}  {i.reason or '-'}  installation={i.installation_id or '-'}  "
+        f"businessProduct={i.business_product_id or '-'}"
+        for i in items
+    ]
+    return "\n".join([*rows, f"{len(items)} {args.outcome} event(s)"])
+
+
+def _replay(target: Target, args: argparse.Namespace) -> str:
+    store = EventStore(target.client("dynamodb"), target.table_name)
+    moved = replay_attention(store, target.client("sqs"), target.need("queue_url"), args.outcome, limit=args.limit)
+    return f"replayed {moved.moved} {args.outcome} event(s); {moved.skipped} had no body to replay"
+
+
+def _link(target: Target, args: argparse.Namespace) -> str:
+    EventStore(target.client("dynamodb"), target.table_name).put_link(
+        args.business_product_id, args.installation_id, "operator"
+    )
+    return f"linked {args.business_product_id} -> {args.installation_id}"
+
+
+COMMANDS = {
+    "installations": _installations,
+    "token": _token,
+    "graphql": _graphql,
+    "publish": _publish,
+    "redrive": _redrive,
+    "attention": _attention,
+    "replay": _replay,
+    "link": _link,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

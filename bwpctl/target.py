@@ -1,47 +1,79 @@
-"""Where the commands act: a deployed stack (its outputs), or explicit names and endpoint."""
+"""Where the commands act: a deployed stack (its outputs and parameters), a running local stack
+(`make dev` writes `.local-stack.json`), or explicit names and endpoint."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Target:
-    table_name: str
-    queue_url: str
-    dead_letter_queue_url: str
-    endpoint_url: str | None = None
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.endpoint_url) if self.endpoint_url else boto3.client(service)
-
+LOCAL_STATE = Path(__file__).resolve().parent.parent / ".local-stack.json"
 
 OUTPUTS = {
     "table_name": "InstallationsTableName",
     "queue_url": "EventsQueueUrl",
     "dead_letter_queue_url": "EventsDeadLetterQueueUrl",
+    "secret_arn": "ClientCredentialsSecretArn",
+    "bus_name": "PartnerEventBusName",
 }
+PARAMETERS = {"token_url": "BwpTokenUrl", "graphql_url": "BwpGraphqlUrl", "api_version": "BwpApiVersion"}
+
+
+@dataclass(frozen=True)
+class Target:
+    table_name: str
+    queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    secret_arn: str = ""
+    bus_name: str = ""
+    token_url: str = ""
+    graphql_url: str = ""
+    api_version: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        options = {k: v for k, v in {"endpoint_url": self.endpoint_url, "region_name": self.region}.items() if v}
+        return boto3.client(service, **options)
+
+    def need(self, name: str) -> str:
+        value = str(getattr(self, name))
+        if not value:
+            raise SystemExit(f"this command needs {name.replace('_', ' ')}, which the target does not give")
+        return value
+
+
+def local_target(path: Path | None = None) -> Target:
+    path = path or LOCAL_STATE
+    if not path.is_file():
+        raise SystemExit(f"no local stack found ({path.name} is missing): start one with `make dev`")
+    state = json.loads(path.read_text(encoding="utf-8"))
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    known = set(Target.__dataclass_fields__)
+    return Target(**{k: v for k, v in state.items() if k in known})
 
 
 def resolve_target(
     stack: str | None,
     *,
+    local: bool = False,
     table: str | None = None,
     queue_url: str | None = None,
     dlq_url: str | None = None,
     endpoint_url: str | None = None,
 ) -> Target:
-    """Explicit values win; the rest come from the stack's outputs (`--stack` or BWP_STACK)."""
+    """`--local`, else explicit values over the stack's outputs (`--stack` or BWP_STACK)."""
+    if local or os.environ.get("BWP_LOCAL") == "1":
+        return local_target()
     endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    explicit = {"table_name": table, "queue_url": queue_url, "dead_letter_queue_url": dlq_url}
+    values: dict[str, Any] = {"table_name": table, "queue_url": queue_url, "dead_letter_queue_url": dlq_url}
     stack = stack or os.environ.get("BWP_STACK")
-    if not all(explicit.values()):
-        if not stack:
-            raise SystemExit("name the stack (--stack or BWP_STACK) or give --table, --queue-url and --dlq-url")
+    if stack:
         import boto3
 
         cloudformation = (
@@ -49,18 +81,18 @@ def resolve_target(
             if endpoint_url
             else boto3.client("cloudformation")
         )
-        outputs = {
-            o["OutputKey"]: o["OutputValue"]
-            for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
-        }
-        for field, output in OUTPUTS.items():
-            if not explicit[field]:
-                if output not in outputs:
-                    raise SystemExit(f"stack {stack} has no output {output}")
-                explicit[field] = outputs[output]
-    return Target(
-        table_name=str(explicit["table_name"]),
-        queue_url=str(explicit["queue_url"]),
-        dead_letter_queue_url=str(explicit["dead_letter_queue_url"]),
-        endpoint_url=endpoint_url,
-    )
+        description = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in description.get("Parameters", [])}
+        for name, output in OUTPUTS.items():
+            values[name] = values.get(name) or outputs.get(output, "")
+        for name, parameter in PARAMETERS.items():
+            values[name] = parameters.get(parameter, "")
+    elif not table:
+        raise SystemExit("name the stack (--stack or BWP_STACK), use --local, or give --table (and queue URLs)")
+    from shared.settings import DEFAULT_GRAPHQL_URL, DEFAULT_TOKEN_URL
+
+    values["token_url"] = values.get("token_url") or DEFAULT_TOKEN_URL
+    values["graphql_url"] = values.get("graphql_url") or DEFAULT_GRAPHQL_URL
+    clean: dict[str, str] = {k: str(v or "") for k, v in values.items()}
+    return Target(**clean, endpoint_url=endpoint_url)

@@ -92,3 +92,70 @@ def test_a_stack_name_or_explicit_names_are_required(aws: None, monkeypatch: pyt
     with pytest.raises(SystemExit) as stopped:
         main(["redrive"])
     assert "name the stack" in str(stopped.value)
+
+
+@pytest.fixture
+def local_state(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], queues: dict[str, str]) -> Any:
+    """A `.local-stack.json` as `make dev` writes it, pointing at moto and the sandbox."""
+    events = boto3.client("events")
+    events.create_event_bus(Name="bwp-local-partner-bus")
+    events.put_rule(
+        Name="bwp",
+        EventBusName="bwp-local-partner-bus",
+        EventPattern=json.dumps({"source": [{"prefix": "aws.partner/buywithprime/"}]}),
+    )
+    queue_arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queues["queue"], AttributeNames=["QueueArn"])
+    events.put_targets(
+        Rule="bwp",
+        EventBusName="bwp-local-partner-bus",
+        Targets=[{"Id": "q", "Arn": queue_arn["Attributes"]["QueueArn"]}],
+    )
+    state = tmp_path / ".local-stack.json"
+    state.write_text(
+        json.dumps(
+            {
+                "table_name": TABLE_NAME,
+                "queue_url": queues["queue"],
+                "dead_letter_queue_url": queues["dlq"],
+                "bus_name": "bwp-local-partner-bus",
+                "secret_arn": environ["CLIENT_CREDENTIALS_SECRET_ARN"],
+                "token_url": environ["BWP_TOKEN_URL"],
+                "graphql_url": environ["BWP_GRAPHQL_URL"],
+            }
+        )
+    )
+    monkeypatch.setattr("bwpctl.target.LOCAL_STATE", state)
+    return state
+
+
+def test_installations_token_and_graphql_against_the_local_stack(
+    local_state: Any, events: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events.install("inst-cli", "bp-cli", expired=True)
+    assert main(["--local", "installations"]) == 0
+    listing = capsys.readouterr().out
+    assert "inst-cli  active" in listing and "access token expired" in listing and "1 installation(s)" in listing
+    assert "Atza|" not in listing  # health, never a token
+    assert main(["--local", "token", "inst-cli"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("Atza|") and events.sandbox.calls["token:refresh_token"] == 1
+    assert main(["--local", "graphql", "inst-cli", "query { buyWithPrimeStore { siteId widgetId } }"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["buyWithPrimeStore"]) == {"siteId", "widgetId"}
+
+
+def test_publish_puts_a_buy_with_prime_event_through_the_rule(
+    local_state: Any, queues: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--local", "publish", "ORDER_CONFIRMED", "--business-product", "bp-1", "--order", "o-1"]) == 0
+    assert "published ORDER_CONFIRMED" in capsys.readouterr().out
+    [body] = _bodies(queues["queue"])
+    delivered = json.loads(body)
+    assert delivered["detail-type"] == "ORDER_CONFIRMED"
+    assert delivered["resources"] == ["businessProduct/bp-1/order/o-1"]
+
+
+def test_local_without_a_running_stack_says_so(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bwpctl.target.LOCAL_STATE", tmp_path / "missing.json")
+    with pytest.raises(SystemExit) as stopped:
+        main(["--local", "installations"])
+    assert "make dev" in str(stopped.value)

@@ -4,9 +4,11 @@ print the URLs to open, and run until Ctrl-C. Press Enter for a freshly signed S
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
+from pathlib import Path
 
 from devtools.local_stack.stack import LocalStack
 
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_delay_seconds=args.retry_delay,
     )
     with stack:
+        write_state_file(stack)
         print(_banner(stack, args.installation_id), flush=True)
         stopped = threading.Event()
         if sys.stdin.isatty():
@@ -65,6 +68,27 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("\nstopping", flush=True)
     return 0
+
+
+STATE_FILE = Path(__file__).resolve().parents[2] / ".local-stack.json"
+
+
+def write_state_file(stack: LocalStack, path: Path = STATE_FILE) -> None:
+    """Where a running `make dev` is, for `bwpctl --local` (names and endpoints only, no secret)."""
+    aws = stack.aws
+    state = {
+        "endpoint_url": aws.endpoint_url,
+        "region": aws.region,
+        "table_name": aws.table_name(),
+        "queue_url": aws.queue_url("EventsQueue"),
+        "dead_letter_queue_url": aws.queue_url("EventsDeadLetterQueue"),
+        "bus_name": aws.bus_name,
+        "secret_arn": aws.secret_arn(),
+        "token_url": stack.sandbox.token_url,
+        "graphql_url": stack.sandbox.graphql_url,
+        "launch_url": stack.launch_url,
+    }
+    path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
 def _banner(stack: LocalStack, installation_id: str) -> str:
