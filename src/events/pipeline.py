@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from events import queries
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
 from events.event_types import is_order_linked
+from shared.observability import logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Outcome
 
 MAX_RAW_CHARS = 300_000  # a DynamoDB item holds 400 KB; a hostile body must not make the write fail
@@ -161,6 +162,11 @@ class EventPipeline:
             linked = self._links.get(bp, ("", 0.0))[0] if bp else ""
             item.installation_id = event.installation_id or linked or None
             if event.installation_id and bp and linked != event.installation_id:
+                if linked:  # contextKeys are authoritative; a moved business product is worth a look
+                    logger.warning(
+                        "business product re-linked",
+                        extra={"business_product_id": bp, "from": linked, "to": event.installation_id},
+                    )
                 item.learned_link = event.installation_id
                 self._links[bp] = (event.installation_id, now + LINK_CACHE_SECONDS)
             if item.installation_id:
