@@ -33,6 +33,8 @@ LINK_CACHE_SECONDS = 300
 class TokenProvider(Protocol):
     def access_token(self, installation_id: str) -> str: ...
 
+    def forget(self, installation_id: str) -> None: ...
+
 
 class GraphQLApi(Protocol):
     def graphql(
@@ -136,13 +138,14 @@ class EventPipeline:
     def _deduplicate_and_route(self, work: list[_Work]) -> list[_Work]:
         events = [w.event for w in work if w.event]
         now = self._clock()
-        uncached = {e.ids.business_product_id for e in events if e.ids.business_product_id} - {
-            bp for bp, (_, until) in self._links.items() if until > now
-        }
+        cached = {bp: installation for bp, (installation, until) in self._links.items() if until > now}
+        products = {e.ids.business_product_id for e in events if e.ids.business_product_id}
+        known = {e.installation_id for e in events if e.installation_id} | {cached[bp] for bp in products & set(cached)}
         lookup = self._store.lookup(
             [e.event_id for e in events] + [f"sqs:{w.message.message_id}" for w in work if not w.event],
             [e.idempotency_key for e in events if e.idempotency_key],
-            uncached,
+            products - set(cached),
+            known,
         )
         for bp, installation_id in lookup.links.items():
             self._links[bp] = (installation_id, now + LINK_CACHE_SECONDS)
@@ -171,7 +174,22 @@ class EventPipeline:
                 self._links[bp] = (event.installation_id, now + LINK_CACHE_SECONDS)
             if item.installation_id:
                 live.append(item)
-        return live
+        self._check_installations(live, lookup)
+        return [w for w in live if "outcome" not in w.notes]
+
+    def _check_installations(self, live: list[_Work], lookup: Lookup) -> None:
+        """Stop events of installations that are gone, whatever this container still caches."""
+        missing = {w.installation_id for w in live if w.installation_id} - set(lookup.installation_status)
+        statuses = dict(lookup.installation_status)
+        if missing:  # routed through a link read in this batch: one more read, first time only
+            statuses.update(self._store.lookup([], [], [], missing).installation_status)
+        for item in live:
+            status = statuses.get(item.installation_id or "")
+            if status in (None, "", "uninstalled"):
+                self._tokens.forget(item.installation_id or "")
+                item.notes["outcome"] = (Outcome.UNROUTABLE, "installation_not_found")
+            elif status == "needs_reauthorization" and self._wants_order(item):
+                item.notes["outcome"] = (Outcome.NEEDS_REAUTHORIZATION, "refresh_token_rejected")
 
     def _is_duplicate(self, item: _Work, lookup: Lookup, seen: set[str]) -> bool:
         event = item.event

@@ -22,6 +22,7 @@ from shared.store.keys import (
     EVENT_PREFIX,
     EVENT_SK,
     INSTALLATION_PREFIX,
+    INSTALLATION_SK,
     LINK_PREFIX,
     LINK_SK,
     ORDER_SK_PREFIX,
@@ -90,6 +91,7 @@ class Lookup:
     attention_of: dict[str, tuple[str, str]] = field(default_factory=dict)  # event id -> (outcome, sk)
     key_owner: dict[str, str] = field(default_factory=dict)  # idempotency key -> event id
     links: dict[str, str] = field(default_factory=dict)  # business product -> installation
+    installation_status: dict[str, str] = field(default_factory=dict)  # installation -> status (if stored)
 
 
 @dataclass(frozen=True)
@@ -111,16 +113,30 @@ class EventStore:
         self._table = table_name
 
     # ------------------------------------------------------------------ reads
-    def lookup(self, event_ids: Iterable[str], keys: Iterable[str], business_products: Iterable[str]) -> Lookup:
+    def lookup(
+        self,
+        event_ids: Iterable[str],
+        keys: Iterable[str],
+        business_products: Iterable[str],
+        installations: Iterable[str] = (),
+    ) -> Lookup:
+        """One BatchGetItem (per 100 keys) for everything a batch needs to know first.
+
+        Installation items are read for their status only (never their tokens): an uninstall done by
+        the OAuth function must stop events even while this function still caches a token.
+        """
         wanted = (
             [key(EVENT_PREFIX + e, EVENT_SK) for e in sorted(set(event_ids))]
             + [key(EVENT_KEY_PREFIX + k, EVENT_KEY_SK) for k in sorted(set(keys))]
             + [key(LINK_PREFIX + b, LINK_SK) for b in sorted(set(business_products))]
+            + [key(INSTALLATION_PREFIX + i, INSTALLATION_SK) for i in sorted(set(installations))]
         )
         found = Lookup()
         for item in self._batch_get(wanted):
             pk = get_s(item, "pk") or ""
-            if pk.startswith(EVENT_PREFIX):
+            if pk.startswith(INSTALLATION_PREFIX):
+                found.installation_status[pk[len(INSTALLATION_PREFIX) :]] = get_s(item, "status") or ""
+            elif pk.startswith(EVENT_PREFIX):
                 event_id = pk[len(EVENT_PREFIX) :]
                 outcome = get_s(item, "outcome")
                 if outcome == Outcome.PROCESSED:
@@ -292,7 +308,19 @@ class EventStore:
         items: list[Item] = []
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
-                self._table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+                self._table: {
+                    "Keys": keys[start : start + BATCH_GET_LIMIT],
+                    "ConsistentRead": True,
+                    # never the tokens of an installation item
+                    "ProjectionExpression": "pk, sk, #s, #o, #a, #e, #i",
+                    "ExpressionAttributeNames": {
+                        "#s": "status",
+                        "#o": "outcome",
+                        "#a": "attention_sk",
+                        "#e": "event_id",
+                        "#i": "installation_id",
+                    },
+                }
             }
             for attempt in range(8):
                 answer = self._client.batch_get_item(RequestItems=request)
