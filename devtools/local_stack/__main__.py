@@ -58,15 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     with stack:
         write_state_file(stack)
-        print(_banner(stack, args.installation_id), flush=True)
-        stopped = threading.Event()
-        if sys.stdin.isatty():
-            threading.Thread(target=_reprint_on_enter, args=(stack, args.installation_id, stopped), daemon=True).start()
         try:
-            while not stopped.wait(1.0):
-                pass
-        except KeyboardInterrupt:
-            print("\nstopping", flush=True)
+            return _serve(stack, args)
+        finally:
+            STATE_FILE.unlink(missing_ok=True)  # bwpctl --local must not find a stack that is gone
+
+
+def _serve(stack: LocalStack, args: argparse.Namespace) -> int:
+    print(_banner(stack, args.installation_id), flush=True)
+    stopped = threading.Event()
+    if sys.stdin.isatty():
+        threading.Thread(target=_reprint_on_enter, args=(stack, args.installation_id, stopped), daemon=True).start()
+    try:
+        while not stopped.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
     return 0
 
 
