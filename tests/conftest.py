@@ -99,3 +99,18 @@ def app(deps: Dependencies, sandbox: BuyWithPrimeSandbox, dynamodb: Any) -> AppD
 @pytest.fixture
 def events(environ: dict[str, str], sandbox: BuyWithPrimeSandbox) -> EventsDriver:
     return EventsDriver(environ, sandbox, TABLE_NAME)
+
+
+# --- Session-wide secret scan (tests/security/log_scan.py): everything any test logs or prints is
+# searched at the end of the session for every token, code, verifier and secret the tests minted;
+# a hit fails the session. The hooks are imported here so that every run of the suite has them.
+from tests.security.log_scan import (  # noqa: E402
+    pytest_runtest_logreport,  # noqa: F401
+    pytest_runtest_logstart,  # noqa: F401
+    pytest_sessionfinish,  # noqa: F401
+    pytest_sessionstart,  # noqa: F401
+    pytest_terminal_summary,  # noqa: F401
+    register,
+)
+
+register(CLIENT_SECRET, "client secret (tests/conftest.py)")

@@ -114,7 +114,8 @@ class EventPipeline:
         self._retention_seconds = retention_days * 86_400
         self._max_workers = max_workers
         self._clock = clock
-        self._links: dict[str, tuple[str, float]] = {}  # business product -> (installation, cached until)
+        # business product -> (installation, cached until, source of the link)
+        self._links: dict[str, tuple[str, float, str]] = {}
         self._known_stores: set[str] = set()
 
     def process(self, messages: list[Message]) -> list[Result]:
@@ -138,7 +139,7 @@ class EventPipeline:
     def _deduplicate_and_route(self, work: list[_Work]) -> list[_Work]:
         events = [w.event for w in work if w.event]
         now = self._clock()
-        cached = {bp: installation for bp, (installation, until) in self._links.items() if until > now}
+        cached = {bp: installation for bp, (installation, until, _) in self._links.items() if until > now}
         products = {e.ids.business_product_id for e in events if e.ids.business_product_id}
         known = {e.installation_id for e in events if e.installation_id} | {cached[bp] for bp in products & set(cached)}
         lookup = self._store.lookup(
@@ -148,7 +149,7 @@ class EventPipeline:
             known,
         )
         for bp, installation_id in lookup.links.items():
-            self._links[bp] = (installation_id, now + LINK_CACHE_SECONDS)
+            self._links[bp] = (installation_id, now + LINK_CACHE_SECONDS, lookup.link_sources.get(bp, ""))
         seen: set[str] = set()
         live: list[_Work] = []
         for item in work:
@@ -162,34 +163,49 @@ class EventPipeline:
             if event is None:
                 continue  # recorded as failed in _record
             bp = event.ids.business_product_id or ""
-            linked = self._links.get(bp, ("", 0.0))[0] if bp else ""
-            item.installation_id = event.installation_id or linked or None
+            linked, _, source = self._links.get(bp, ("", 0.0, "")) if bp else ("", 0.0, "")
+            item.installation_id = event.installation_id or linked or None  # contextKeys are authoritative
             if event.installation_id and bp and linked != event.installation_id:
-                if linked:  # contextKeys are authoritative; a moved business product is worth a look
-                    logger.warning(
-                        "business product re-linked",
-                        extra={"business_product_id": bp, "from": linked, "to": event.installation_id},
-                    )
-                item.learned_link = event.installation_id
-                self._links[bp] = (event.installation_id, now + LINK_CACHE_SECONDS)
+                item.notes["link_candidate"] = (bp, linked, source)
             if item.installation_id:
                 live.append(item)
         self._check_installations(live, lookup)
         return [w for w in live if "outcome" not in w.notes]
 
     def _check_installations(self, live: list[_Work], lookup: Lookup) -> None:
-        """Stop events of installations that are gone, whatever this container still caches."""
-        missing = {w.installation_id for w in live if w.installation_id} - set(lookup.installation_status)
+        """Stop events of installations that are gone, whatever this container still caches, and
+        learn business-product links only where that cannot take a product from a live tenant."""
+        candidates = [w.notes["link_candidate"] for w in live if "link_candidate" in w.notes]
+        wanted = {w.installation_id for w in live if w.installation_id} | {
+            linked for _, linked, _ in candidates if linked
+        }
         statuses = dict(lookup.installation_status)
-        if missing:  # routed through a link read in this batch: one more read, first time only
+        if missing := wanted - set(statuses):  # installations met through links read this batch
             statuses.update(self._store.lookup([], [], [], missing).installation_status)
         for item in live:
             status = statuses.get(item.installation_id or "")
             if status in (None, "", "uninstalled"):
                 self._tokens.forget(item.installation_id or "")
                 item.notes["outcome"] = (Outcome.UNROUTABLE, "installation_not_found")
-            elif status == "needs_reauthorization" and self._wants_order(item):
+                continue
+            if status == "needs_reauthorization" and self._wants_order(item):
                 item.notes["outcome"] = (Outcome.NEEDS_REAUTHORIZATION, "refresh_token_rejected")
+            if "link_candidate" in item.notes:
+                self._learn_link(item, statuses)
+
+    def _learn_link(self, item: _Work, statuses: dict[str, str]) -> None:
+        """A link moves to the event's installation only when the product has no live owner: one
+        mis-attributed or forged event must not re-point a live tenant's business product."""
+        bp, linked, source = item.notes["link_candidate"]
+        owner_live = bool(linked) and statuses.get(linked) not in (None, "", "uninstalled")
+        if owner_live or source == "operator":
+            logger.warning(
+                "event names another installation than its business product's link; link kept",
+                extra={"business_product_id": bp, "linked": linked, "named": item.installation_id},
+            )
+            return
+        item.learned_link = item.installation_id
+        self._links[bp] = (item.installation_id or "", self._clock() + LINK_CACHE_SECONDS, "event")
 
     def _is_duplicate(self, item: _Work, lookup: Lookup, seen: set[str]) -> bool:
         event = item.event

@@ -7,6 +7,7 @@ passed to the logger.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -15,6 +16,11 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit, single_metric
 
 # A request that only refuses or only checks health publishes no application metric: that is fine.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+# Lambda sets the ROOT logger to the function's ApplicationLogLevel: at DEBUG, botocore and urllib3
+# would log request parameters and bodies (client secret, tokens). Never below INFO for them.
+for _chatty in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_chatty).setLevel(logging.INFO)
 
 # Service and namespace default to the template's values when the environment does not set them.
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "buy-with-prime-integration")

@@ -91,6 +91,7 @@ class Lookup:
     attention_of: dict[str, tuple[str, str]] = field(default_factory=dict)  # event id -> (outcome, sk)
     key_owner: dict[str, str] = field(default_factory=dict)  # idempotency key -> event id
     links: dict[str, str] = field(default_factory=dict)  # business product -> installation
+    link_sources: dict[str, str] = field(default_factory=dict)  # business product -> "operator" / "event:<id>"
     installation_status: dict[str, str] = field(default_factory=dict)  # installation -> status (if stored)
 
 
@@ -147,6 +148,7 @@ class EventStore:
                 found.key_owner[pk[len(EVENT_KEY_PREFIX) :]] = get_s(item, "event_id") or ""
             elif pk.startswith(LINK_PREFIX):
                 found.links[pk[len(LINK_PREFIX) :]] = get_s(item, "installation_id") or ""
+                found.link_sources[pk[len(LINK_PREFIX) :]] = get_s(item, "source") or ""
         return found
 
     def has_store_identity(self, installation_id: str) -> bool:
@@ -312,13 +314,14 @@ class EventStore:
                     "Keys": keys[start : start + BATCH_GET_LIMIT],
                     "ConsistentRead": True,
                     # never the tokens of an installation item
-                    "ProjectionExpression": "pk, sk, #s, #o, #a, #e, #i",
+                    "ProjectionExpression": "pk, sk, #s, #o, #a, #e, #i, #src",
                     "ExpressionAttributeNames": {
                         "#s": "status",
                         "#o": "outcome",
                         "#a": "attention_sk",
                         "#e": "event_id",
                         "#i": "installation_id",
+                        "#src": "source",
                     },
                 }
             }
