@@ -6,6 +6,9 @@ SHELL := bash
 
 VENV      := .venv
 SAM_VENV  := .venv-sam
+# checkov pins an old boto3 and packaging: its own virtual environment, like SAM CLI's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 BIN       := $(VENV)/bin
 SAM       := $(SAM_VENV)/bin/sam
 ENV       ?= default
@@ -41,6 +44,12 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## install Debian's chromium for the browser tests (apt-get)
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@py=$$(scripts/find-python313.sh); [ -x $(CHECKOV_VENV)/bin/python ] || "$$py" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	@touch $@
+
 lint: $(VENV)/.installed ## ruff (lint + format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,9 +76,10 @@ dev: $(VENV)/.installed ## the whole system on this machine for a person: open t
 screenshots: $(VENV)/.installed $(CHROMIUM) ## re-take docs/images/*.png in headless Chromium
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser tests/e2e/test_browser_install.py
 
-validate: install ## sam validate --lint and cfn-lint
+validate: install $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint + serverless rules, checkov (offline)
 	$(SAM) validate --lint
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 build: install ## sam build (no container) into .aws-sam/
 	$(SAM_PATH) $(SAM) build
@@ -98,5 +108,5 @@ replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STAC
 	$(BIN)/python -m bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
