@@ -16,7 +16,7 @@ ENV       ?= default
 SAM_PATH  := PATH="$(CURDIR)/$(BIN):$$PATH"
 EVENTS    := $(filter-out env,$(basename $(notdir $(wildcard events/*.json))))
 
-.PHONY: help install browser lint format typecheck unit e2e demo dev screenshots validate build test deploy redrive replay clean
+.PHONY: help install browser lint format typecheck unit e2e demo dev screenshots bench validate build test deploy redrive replay clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ dev: $(VENV)/.installed ## the whole system on this machine for a person: open t
 
 screenshots: $(VENV)/.installed $(CHROMIUM) ## re-take docs/images/*.png in headless Chromium
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser tests/e2e/test_browser_install.py
+
+bench: $(VENV)/.installed $(SAM_VENV)/.installed ## cold start, artifact sizes, event batches, OAuth server time: one table (bench/RESULTS.md)
+	$(SAM_PATH) $(BIN)/python -m bench
 
 validate: install $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint + serverless rules, checkov (offline)
 	$(SAM) validate --lint
