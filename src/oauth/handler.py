@@ -65,7 +65,7 @@ def handle(event: dict[str, Any], deps: Dependencies) -> dict[str, Any]:
     except BadRequestError as error:
         return _refused(path, Refusal(400, "bad_request", str(error)))
     except Exception as error:  # noqa: BLE001 - every failure becomes a clear, non-leaking answer
-        return _failed(path, error)
+        return _failed(path, error, deps)
 
 
 def _refused(path: str, refusal: Refusal, allow: str = "") -> dict[str, Any]:
@@ -77,10 +77,13 @@ def _refused(path: str, refusal: Refusal, allow: str = "") -> dict[str, Any]:
     return answer
 
 
-def _failed(path: str, error: Exception) -> dict[str, Any]:
+def _failed(path: str, error: Exception, deps: Dependencies) -> dict[str, Any]:
     """Map a failure to a status: misconfiguration 500, Buy with Prime refusing 400, unreachable 502."""
-    from shared.buy_with_prime import BuyWithPrimeError
+    from shared.buy_with_prime import BuyWithPrimeError, TokenEndpointError
 
+    if isinstance(error, TokenEndpointError) and error.error_code == "invalid_client":
+        deps.credentials.forget()  # a corrected secret is then read on the next request
+        error = ConfigurationError("CLIENT_CREDENTIALS_SECRET_ARN: Buy with Prime refused the client (invalid_client)")
     if isinstance(error, ConfigurationError):
         logger.error("configuration error", extra={"problem": str(error)})
         status, reason, message = (

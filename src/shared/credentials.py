@@ -36,6 +36,11 @@ class ClientCredentialsProvider:
             self._cached = (credentials, self._clock() + self._ttl)
             return credentials
 
+    def forget(self) -> None:
+        """Read the secret again on next use (e.g. after Buy with Prime refused the client)."""
+        with self._lock:
+            self._cached = None
+
     def _read(self) -> ClientCredentials:
         secret = self._client.get_secret_value(SecretId=self._secret_arn)
         problem = 'it must hold JSON {"client_id": ..., "client_secret": ...}'

@@ -77,6 +77,9 @@ class TokenService:
         self._poll = poll_interval
         self._clock = clock
         self._sleep = sleep
+        # A pair Buy with Prime issued that could not be stored yet, by installation: its refresh
+        # token is the only valid one now, so it is stored on the next try instead of refreshing.
+        self._unstored: dict[str, tuple[str, TokenSet]] = {}
 
     def access_token(self, installation_id: str) -> str:
         """A token valid for at least `refresh_margin` seconds, refreshing it if needed."""
@@ -119,8 +122,12 @@ class TokenService:
             return None
         from shared.buy_with_prime import InvalidGrantError  # the client module is only needed here
 
+        unstored = self._unstored.get(installation_id)
         try:
-            tokens = self._endpoint.refresh(self._credentials.get(), old_refresh_token)
+            if unstored and unstored[0] == old_refresh_token:
+                tokens = unstored[1]  # already redeemed: never present the old refresh token again
+            else:
+                tokens = self._endpoint.refresh(self._credentials.get(), old_refresh_token)
         except InvalidGrantError:
             self._store.mark_needs_reauthorization(installation_id, owner, old_refresh_token, "invalid_grant", now)
             self._cache.forget(installation_id)
@@ -132,7 +139,10 @@ class TokenService:
             count("RefreshFailed")
             raise
         stored_at = int(self._clock())
-        if not self._store.store_refreshed_tokens(installation_id, old_refresh_token, tokens, stored_at):
+        self._unstored[installation_id] = (old_refresh_token, tokens)
+        stored = self._store.store_refreshed_tokens(installation_id, old_refresh_token, tokens, stored_at)
+        self._unstored.pop(installation_id, None)  # stored, or a newer pair was: either way not ours to keep
+        if not stored:
             # Only possible if the lease expired mid-refresh and someone else stored a newer pair.
             logger.warning("refreshed tokens not stored: a newer pair was stored meanwhile")
             return None
