@@ -48,13 +48,13 @@ class SharedDependencies:
     def dynamodb(self) -> Any:
         import boto3
 
-        return boto3.client("dynamodb")
+        return boto3.client("dynamodb", config=_aws_client_config())
 
     @cached_property
     def secretsmanager(self) -> Any:
         import boto3
 
-        return boto3.client("secretsmanager")
+        return boto3.client("secretsmanager", config=_aws_client_config())
 
     @cached_property
     def installations(self) -> InstallationStore:
@@ -90,3 +90,11 @@ class SharedDependencies:
         from shared.tokens import TokenCache, TokenService
 
         return TokenService(self.installations, self.buy_with_prime, self.credentials, TokenCache())
+
+
+def _aws_client_config() -> Any:
+    """Retries and timeouts stated, not left to whichever boto3 the Lambda runtime bundles: standard
+    mode (throttling, 5xx and transient errors, with backoff), 4 attempts, short timeouts."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=2, read_timeout=5)

@@ -169,9 +169,9 @@ def short_token_service(deps: Any, now: list[float], wait_seconds: float = 1.0) 
 
 
 # ============================================================ what the code relies on: botocore's retries
-def test_the_functions_client_has_botocores_standard_retry_mode(world: World) -> None:
+def test_the_functions_client_states_standard_retries_with_four_attempts(world: World) -> None:
     deps, _ = world.events()
-    assert deps.dynamodb.meta.config.retries == {"mode": "standard"}  # no total_max_attempts: DynamoDB's 4
+    assert deps.dynamodb.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
 
 
 @pytest.mark.parametrize("code", THROTTLES + SERVER_ERRORS + ["TransactionInProgressException"])
