@@ -78,10 +78,11 @@ class LambdaContext:
     aws_request_id = "00000000-0000-0000-0000-000000000000"
     log_stream_name = "local"
 
-    def __init__(self, function_name: str = "OAuthFunction") -> None:
+    def __init__(self, function_name: str = "OAuthFunction", timeout: float = 29.0) -> None:
         self.function_name = function_name
+        self._ends_at = time.monotonic() + timeout
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         self.log_group_name = f"/aws/lambda/{function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 15_000
+        return max(0, int((self._ends_at - time.monotonic()) * 1000))

@@ -113,6 +113,8 @@ class OAuthState:
         self._codes: dict[str, _Code] = {}
         self._access: dict[str, IssuedAccessToken] = {}
         self._refresh: dict[str, _Refresh] = {}
+        # Presentations of an already-redeemed refresh token: what a correct client never does.
+        self.replayed_refresh_tokens = 0
 
     # --- authorize -----------------------------------------------------------------------------
     def validate_authorize(self, params: Mapping[str, str]) -> None:
@@ -181,6 +183,8 @@ class OAuthState:
     def refresh(self, *, client_id: str, refresh_token: str) -> TokenPair:
         with self._lock:
             record = self._refresh.get(refresh_token)
+            if record is not None and record.status == "used":
+                self.replayed_refresh_tokens += 1  # presented again after it was redeemed
             if record is None or record.status != "active" or record.client_id != client_id:
                 raise OAuthError(400, "invalid_grant", "refresh token is invalid")
             if not self.rotate_refresh_tokens:

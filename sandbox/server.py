@@ -239,6 +239,11 @@ class BuyWithPrimeSandbox:
     def revoke_access_tokens(self, installation_id: str) -> int:
         return self.oauth.revoke_access_tokens(installation_id)
 
+    @property
+    def replayed_refresh_tokens(self) -> int:
+        """How often a refresh token was presented again after it had been redeemed (must stay 0)."""
+        return self.oauth.replayed_refresh_tokens
+
     def issued_access_tokens(self) -> dict[str, IssuedAccessToken]:
         """Every access token issued so far -> (installation_id, client_id, expires_at)."""
         return self.oauth.issued_access_tokens()

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from sandbox.server import BuyWithPrimeSandbox
+from shared.budget import HttpBudget
 from shared.buy_with_prime import (
     BuyWithPrimeClient,
     GraphQLError,
@@ -35,7 +36,8 @@ def client(sandbox: BuyWithPrimeSandbox, slept: list[float]) -> BuyWithPrimeClie
         session=requests.Session(),
         api_version="2024-11-01",
         sleep=slept.append,
-        timeout=(1.0, 1.0),
+        token_budget=HttpBudget(connect_timeout=1.0, read_timeout=1.0),
+        graphql_budget=HttpBudget(connect_timeout=1.0, read_timeout=1.0),
     )
 
 

@@ -193,6 +193,16 @@ def test_an_installation_needing_reauthorisation_keeps_its_events_without_burnin
     assert [json.loads(i["raw"]["S"]) for i in kept] == [envelope]
 
 
+_ACCESS_DENIED = {
+    "errors": [
+        {
+            "message": "denied",
+            "extensions": {"classification": {"type": "AccessDeniedError", "errorCode": "ACCESS_DENIED"}},
+        }
+    ]
+}
+
+
 def test_permanent_api_errors_are_recorded_not_retried(events: EventsDriver) -> None:
     events.install(INSTALLATION, BP)
     events.sandbox.put_order(INSTALLATION, "o-missing", None)
@@ -201,13 +211,32 @@ def test_permanent_api_errors_are_recorded_not_retried(events: EventsDriver) -> 
     assert answer["batchItemFailures"] == []
     record = events.event_record(missing["detail"]["eventId"])
     assert record is not None and (record["outcome"], record["reason"]) == ("failed", "resource_not_found")
-    # access denied: the installation's access token was revoked behind our back
-    events.sandbox.revoke_access_tokens(INSTALLATION)
+    # access denied although the token should be valid, and still after one refresh: recorded
+    events.sandbox.put_order(INSTALLATION, "o-denied", {"id": "o-denied", "lineItems": []})
     denied = events.order_event(BP, "o-denied")
+    events.sandbox.fail_next("graphql", 200, times=2, body=_ACCESS_DENIED)
     answer, _ = events.handle(denied)
     assert answer["batchItemFailures"] == []
     record = events.event_record(denied["detail"]["eventId"])
     assert record is not None and (record["outcome"], record["reason"]) == ("failed", "access_denied")
+    assert events.sandbox.calls["token:refresh_token"] == 1  # refreshed once, retried once, no more
+
+
+def test_a_revoked_access_token_is_replaced_once_and_the_event_hydrated(events: EventsDriver) -> None:
+    """Issue 8, case 5: the cached token is revoked; forget it, refresh once, retry once."""
+    events.install(INSTALLATION, BP)
+    first = events.order_event(BP, "o-before")
+    events.sandbox.put_order(INSTALLATION, "o-before", {"id": "o-before", "lineItems": []})
+    assert events.handle(first)[0]["batchItemFailures"] == []  # the container now caches a token
+    events.sandbox.revoke_access_tokens(INSTALLATION)
+    events.sandbox.put_order(INSTALLATION, "o-revoked", {"id": "o-revoked", "lineItems": []})
+    revoked = events.order_event(BP, "o-revoked")
+    answer, _ = events.handle(revoked)
+    assert answer["batchItemFailures"] == []
+    record = events.event_record(revoked["detail"]["eventId"])
+    assert record is not None and record["outcome"] == "processed"
+    assert events.snapshot(INSTALLATION, "o-revoked") is not None
+    assert events.sandbox.calls["token:refresh_token"] == 1
 
 
 def test_an_unroutable_event_is_replayable_once_a_link_exists(events: EventsDriver) -> None:

@@ -12,6 +12,7 @@ import requests
 
 from devtools.atomic_dynamodb import AtomicDynamoDB
 from sandbox.server import BuyWithPrimeSandbox
+from shared.budget import TimeBudget
 from shared.buy_with_prime import BuyWithPrimeClient
 from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
 from shared.models import ClientCredentials, TokenSet
@@ -100,7 +101,7 @@ def test_concurrent_refreshes_from_many_lambdas_call_the_token_endpoint_once(
     # given an expired token and a slow token endpoint, and eight 'Lambdas' asking at once
     _install(sandbox, store, expires_at=1)
     sandbox.latency("token", 0.4)
-    services = [_service(sandbox, poll_interval=0.05) for _ in range(8)]
+    services = [_service(sandbox, budget=TimeBudget(poll_seconds=0.05)) for _ in range(8)]
     results: list[str] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(services))
@@ -176,7 +177,7 @@ def test_a_live_lease_makes_the_caller_wait_then_reread(sandbox: BuyWithPrimeSan
         INSTALLATION, "other", tokens.refresh_token.get_secret_value(), int(time.time()), 30
     )
     with pytest.raises(TokenRefreshBusyError):
-        _service(sandbox, wait_seconds=0.3, poll_interval=0.05).access_token(INSTALLATION)
+        _service(sandbox, budget=TimeBudget(max_wait_seconds=0.3, poll_seconds=0.05)).access_token(INSTALLATION)
     assert sandbox.calls["token:refresh_token"] == 0  # never redeemed while someone else holds the lease
 
 

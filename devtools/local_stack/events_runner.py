@@ -90,6 +90,7 @@ def shorten_graphql_read_timeout(function: Any, read_timeout: float) -> None:
     import requests
     from requests.adapters import HTTPAdapter
 
+    from shared.budget import HttpBudget
     from shared.buy_with_prime import BuyWithPrimeClient
 
     deps = function.module.dependencies()
@@ -104,7 +105,7 @@ def shorten_graphql_read_timeout(function: Any, read_timeout: float) -> None:
         settings.bwp_graphql_url,
         session=session,
         api_version=settings.bwp_api_version,
-        timeout=(3.05, read_timeout),
+        graphql_budget=HttpBudget(read_timeout=read_timeout),
     )
     assert deps.tokens is tokens
 

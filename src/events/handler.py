@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from events.dependencies import Dependencies
 from events.pipeline import Message, Result, Verdict
+from shared.budget import Deadline
 from shared.observability import count, logger, metrics
 from shared.wiring import Container
 
@@ -56,7 +57,8 @@ def handle(event: dict[str, Any], context: Any, deps: Dependencies) -> dict[str,
     records = [r for r in event.get("Records") or [] if isinstance(r, dict)]
     messages = [Message(str(r.get("messageId") or ""), str(r.get("body") or "")) for r in records]
     try:
-        results = {result.message_id: result for result in deps.pipeline.process(messages)}
+        deadline = Deadline.from_context(context, deps.budget)
+        results = {result.message_id: result for result in deps.pipeline.process(messages, deadline)}
     except Exception:  # noqa: BLE001 - e.g. the table unreachable: every record goes back to SQS
         logger.exception("batch could not be processed; every record will be retried")
         results = {m.message_id: Result(m.message_id, Verdict.RETRY, reason="batch_error") for m in messages}

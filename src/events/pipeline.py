@@ -23,7 +23,8 @@ from typing import Any, Protocol
 from events import queries
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
 from events.event_types import is_order_linked
-from shared.observability import logger
+from shared.budget import Deadline
+from shared.observability import count, logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Outcome
 
 MAX_RAW_CHARS = 300_000  # a DynamoDB item holds 400 KB; a hostile body must not make the write fail
@@ -31,14 +32,23 @@ LINK_CACHE_SECONDS = 300
 
 
 class TokenProvider(Protocol):
-    def access_token(self, installation_id: str) -> str: ...
+    def access_token(
+        self, installation_id: str, *, deadline: Deadline | None = None, generation: int | None = None
+    ) -> str: ...
+
+    def replace_rejected(self, installation_id: str, rejected: str, *, deadline: Deadline | None = None) -> str: ...
 
     def forget(self, installation_id: str) -> None: ...
 
 
 class GraphQLApi(Protocol):
     def graphql(
-        self, access_token: str, installation_id: str, query: str, variables: dict[str, Any] | None = None
+        self,
+        access_token: str,
+        installation_id: str,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        deadline: Deadline | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -117,8 +127,14 @@ class EventPipeline:
         # business product -> (installation, cached until, source of the link)
         self._links: dict[str, tuple[str, float, str]] = {}
         self._known_stores: set[str] = set()
+        # this batch's: when its Lambda must be done, and each installation's generation
+        self._deadline: Deadline | None = None
+        self._generations: dict[str, int] = {}
 
-    def process(self, messages: list[Message]) -> list[Result]:
+    def process(self, messages: list[Message], deadline: Deadline | None = None) -> list[Result]:
+        """Every message's verdict; token waits and API retries end by `deadline` (the Lambda's)."""
+        self._deadline = deadline
+        self._generations = {}
         work = [self._parse(message) for message in messages]
         live = self._deduplicate_and_route(work)
         with ThreadPoolExecutor(max_workers=max(1, min(self._max_workers, len(work)))) as pool:
@@ -180,8 +196,11 @@ class EventPipeline:
             linked for _, linked, _ in candidates if linked
         }
         statuses = dict(lookup.installation_status)
+        self._generations.update(lookup.installation_generation)
         if missing := wanted - set(statuses):  # installations met through links read this batch
-            statuses.update(self._store.lookup([], [], [], missing).installation_status)
+            more = self._store.lookup([], [], [], missing)
+            statuses.update(more.installation_status)
+            self._generations.update(more.installation_generation)
         for item in live:
             status = statuses.get(item.installation_id or "")
             if status in (None, "", "uninstalled"):
@@ -244,7 +263,9 @@ class EventPipeline:
 
     def _token_or_error(self, installation_id: str) -> str | Exception:
         try:
-            return self._tokens.access_token(installation_id)
+            return self._tokens.access_token(
+                installation_id, deadline=self._deadline, generation=self._generations.get(installation_id)
+            )
         except Exception as error:  # noqa: BLE001 - sorted into verdicts by the caller
             return error
 
@@ -290,6 +311,8 @@ class EventPipeline:
             elif outcome == "retry":
                 for item in items:
                     item.finish(Verdict.RETRY, "graphql: transient")
+            elif outcome == "refresh_token_rejected":
+                _mark(items, (Outcome.NEEDS_REAUTHORIZATION, outcome))
             else:
                 _mark(items, (Outcome.FAILED, outcome))
 
@@ -310,11 +333,23 @@ class EventPipeline:
     def _fetch(
         self, token: str, installation_id: str, query: str, variables: dict[str, Any] | None
     ) -> dict[str, Any] | str:
-        """The data, "retry" for transient trouble, or a permanent failure's reason."""
+        """The data, "retry" for transient trouble, or a permanent failure's reason. A refused token
+        (revoked?) is forgotten, refreshed once and the query tried once more."""
         from shared.buy_with_prime import BuyWithPrimeError, GraphQLError
+        from shared.errors import ReauthorizationRequiredError
 
         try:
-            return self._api.graphql(token, installation_id, query, variables)
+            try:
+                return self._api.graphql(token, installation_id, query, variables, deadline=self._deadline)
+            except GraphQLError as error:
+                if not error.authentication_failed:
+                    raise
+                count("GraphQLTokenRefused")
+                logger.warning("access token refused by the API; refreshing once", extra={"types": error.types})
+                token = self._tokens.replace_rejected(installation_id, token, deadline=self._deadline)
+            return self._api.graphql(token, installation_id, query, variables, deadline=self._deadline)
+        except ReauthorizationRequiredError:
+            return "refresh_token_rejected"
         except GraphQLError as error:
             kind = error.types[0] if error.types else "UnknownError"
             return {

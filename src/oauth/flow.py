@@ -14,6 +14,7 @@ from oauth.refusal import Refusal
 from shared.models import ClientCredentials, Installation, PendingAuthorization
 
 if TYPE_CHECKING:
+    from shared.budget import Deadline
     from shared.buy_with_prime import BuyWithPrimeClient
     from shared.store.installations import InstallationStore, UninstallOutcome
     from shared.store.oauth_states import OAuthStateStore
@@ -98,9 +99,12 @@ def install(
     code: str,
     install_url: str,
     now: int,
+    deadline: Deadline | None = None,
 ) -> None:
     """Exchange the code with the flow's verifier and store the installation's tokens."""
-    tokens = client.exchange_code(credentials, code=code, code_verifier=pending.code_verifier, redirect_uri=install_url)
+    tokens = client.exchange_code(
+        credentials, code=code, code_verifier=pending.code_verifier, redirect_uri=install_url, deadline=deadline
+    )
     installations.save_installation(installation_id, tokens, now)
 
 

@@ -24,6 +24,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/health": ("GET", "health"),
 }
 BROWSER_ROUTES = {"/launch", "/install", "/settings"}
+# The template's OAuthFunction Timeout: what a call without a Lambda context may spend.
+OAUTH_SECONDS_WITHOUT_CONTEXT = 29.0
 
 
 _container = Container(Dependencies)
@@ -41,10 +43,11 @@ def reset_dependencies(replacement: Dependencies | None = None) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, dependencies())
+    return handle(event, dependencies(), context)
 
 
-def handle(event: dict[str, Any], deps: Dependencies) -> dict[str, Any]:
+def handle(event: dict[str, Any], deps: Dependencies, context: Any = None) -> dict[str, Any]:
+    """Answer one request; every wait and retry ends by the invocation's remaining time."""
     path = str(event.get("rawPath") or "/")
     logger.append_keys(route=path)
     method, route = ROUTES.get(path, ("", ""))
@@ -57,8 +60,10 @@ def handle(event: dict[str, Any], deps: Dependencies) -> dict[str, Any]:
         if route == "health":  # answered here: no configuration, AWS client or secret involved
             return json_response(200, {"status": "ok"})
         from oauth import routes
+        from shared.budget import Deadline
 
-        answer: dict[str, Any] = getattr(routes, route)(request, deps)
+        deadline = Deadline.from_context(context, deps.budget, fallback=OAUTH_SECONDS_WITHOUT_CONTEXT)
+        answer: dict[str, Any] = getattr(routes, route)(request, deps, deadline)
         return answer
     except Refusal as refusal:
         return _refused(path, refusal, allow=method)

@@ -40,6 +40,7 @@ def settings(installation: Installation, health: str, launch_url: str) -> dict[s
     }[installation.status]
     token_text = {
         "healthy": "Healthy",
+        "refreshing": "Being renewed right now; reload this page in a moment",
         "needs_reauthorization": "Needs re-authorisation: Buy with Prime no longer accepts this installation's token",
         "unavailable": "Could not be checked right now; try again in a minute",
         "none": "None (the app is uninstalled)",

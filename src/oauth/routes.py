@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oauth import flow, pages
 from oauth.dependencies import Dependencies
 from oauth.http import HttpRequest, json_response, redirect
 from oauth.refusal import Refusal
 from shared.observability import count, logger
+
+if TYPE_CHECKING:
+    from shared.budget import Deadline
+    from shared.models import Installation
 
 
 def base_url(request: HttpRequest, deps: Dependencies) -> str:
@@ -31,7 +35,7 @@ def _verified_installation(request: HttpRequest, deps: Dependencies) -> tuple[st
     return verified.installation_id, verified.issued_at
 
 
-def launch(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+def launch(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
     origin = base_url(request, deps)
     started = flow.launch(
         states=deps.states,
@@ -45,7 +49,7 @@ def launch(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
     return redirect(started.authorize_url, cookies=[started.binding_cookie])
 
 
-def install(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+def install(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
     installation_id, _ = _verified_installation(request, deps)
     code = request.query.get("code")
     if not code:
@@ -66,6 +70,7 @@ def install(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
         code=code,
         install_url=f"{base_url(request, deps)}/install",
         now=now,
+        deadline=deadline,
     )
     deps.tokens.forget(installation_id)
     count("Installs")
@@ -76,29 +81,33 @@ def install(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
     return pages.installed(installation_id, cookies=[clear_cookie])
 
 
-def settings(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+def settings(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
     installation_id, _ = _verified_installation(request, deps)
     installation = flow.find_installation(installations=deps.installations, installation_id=installation_id)
-    return pages.settings(installation, _access_health(installation_id, deps), f"{base_url(request, deps)}/launch")
+    health = _access_health(installation, deps, deadline)
+    return pages.settings(installation, health, f"{base_url(request, deps)}/launch")
 
 
-def _access_health(installation_id: str, deps: Dependencies) -> str:
-    """Ask the token service (refreshing if due) rather than trusting the stored status alone."""
-    from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
+def _access_health(installation: Installation, deps: Dependencies, deadline: Deadline) -> str:
+    """Ask the token service (refreshing if due, within this invocation's time) rather than trusting
+    the stored status alone; a refresh held by another container is reported, not waited out."""
+    from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError, TokenRefreshBusyError
 
     try:
-        deps.tokens.access_token(installation_id)
+        deps.tokens.access_token(installation.installation_id, deadline=deadline, generation=installation.generation)
     except InstallationNotFoundError:
         return "none"
     except ReauthorizationRequiredError:
         return "needs_reauthorization"
+    except TokenRefreshBusyError:
+        return "refreshing"
     except Exception:  # noqa: BLE001 - a transient failure must not break the settings page
         logger.warning("token health could not be checked", exc_info=True)
         return "unavailable"
     return "healthy"
 
 
-def uninstall(request: HttpRequest, deps: Dependencies) -> dict[str, Any]:
+def uninstall(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
     installation_id, issued_at = _verified_installation(request, deps)
     now = int(time.time())
     outcome = flow.uninstall(

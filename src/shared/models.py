@@ -52,9 +52,15 @@ class Installation:
     lease_expires_at: int = 0
     uninstalled_at: int | None = None
     reauthorization_reason: str | None = None
+    installed_at_ms: int = 0
 
     def __repr__(self) -> str:  # never show tokens
         return f"Installation(installation_id={self.installation_id!r}, status={self.status.value!r})"
+
+    @property
+    def generation(self) -> int:
+        """Tells installations of the same ID apart: a re-install is a new generation."""
+        return self.installed_at_ms or self.installed_at * 1000
 
     def access_token_valid(self, now: float, margin: int) -> bool:
         return bool(self.access_token) and self.access_token_expires_at - margin > now

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from shared.budget import TimeBudget
     from shared.buy_with_prime import BuyWithPrimeClient
     from shared.credentials import ClientCredentialsProvider
     from shared.settings import Settings
@@ -43,6 +44,13 @@ class SharedDependencies:
         from shared.settings import load_settings
 
         return load_settings(self._environ)
+
+    @cached_property
+    def budget(self) -> TimeBudget:
+        """Every timeout, retry, lease and wait (shared.budget); tests may scale it down."""
+        from shared.budget import DEFAULT_BUDGET
+
+        return DEFAULT_BUDGET
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -82,14 +90,19 @@ class SharedDependencies:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return BuyWithPrimeClient(
-            settings.bwp_token_url, settings.bwp_graphql_url, session=session, api_version=settings.bwp_api_version
+            settings.bwp_token_url,
+            settings.bwp_graphql_url,
+            session=session,
+            api_version=settings.bwp_api_version,
+            token_budget=self.budget.token,
+            graphql_budget=self.budget.graphql,
         )
 
     @cached_property
     def tokens(self) -> TokenService:
         from shared.tokens import TokenCache, TokenService
 
-        return TokenService(self.installations, self.buy_with_prime, self.credentials, TokenCache())
+        return TokenService(self.installations, self.buy_with_prime, self.credentials, TokenCache(), budget=self.budget)
 
 
 def _aws_client_config() -> Any:

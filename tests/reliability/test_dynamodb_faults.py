@@ -42,6 +42,7 @@ from events.pipeline import Message, Verdict
 from oauth.dependencies import Dependencies as OAuthDependencies
 from sandbox.events import partner_event, resource_path
 from sandbox.server import BuyWithPrimeSandbox
+from shared.budget import DEFAULT_BUDGET, TimeBudget
 from shared.errors import ReauthorizationRequiredError, TokenRefreshBusyError
 from shared.models import TokenSet
 from shared.store.event_records import EventStore
@@ -150,6 +151,10 @@ def event_id(body: str) -> str:
     return str(detail.get("eventId") or json.loads(body)["id"])
 
 
+# A lease taken with the default deadline is stale after this long (shared/budget.py).
+STALE = DEFAULT_BUDGET.longest_lease_seconds + 5
+
+
 def short_token_service(deps: Any, now: list[float], wait_seconds: float = 1.0) -> TokenService:
     """The production token service on a clock the test moves (its waits move the clock)."""
 
@@ -161,8 +166,7 @@ def short_token_service(deps: Any, now: list[float], wait_seconds: float = 1.0) 
         deps.buy_with_prime,
         deps.credentials,
         TokenCache(),
-        wait_seconds=wait_seconds,
-        poll_interval=0.1,
+        budget=TimeBudget(max_wait_seconds=wait_seconds, poll_seconds=0.1),
         clock=lambda: now[0],
         sleep=sleep,
     )
@@ -256,7 +260,7 @@ def test_a_lease_whose_answer_is_lost_is_reported_busy_and_recovers_once_the_lea
         service.access_token(INSTALLATION)
     assert world.sandbox.calls["token:refresh_token"] == 0
     assert world.installation()["lease_owner"] is not None  # orphaned until it is stale
-    now[0] += 31
+    now[0] += STALE
     assert service.access_token(INSTALLATION)
     assert world.sandbox.calls["token:refresh_token"] == 1
 
@@ -275,24 +279,28 @@ def test_a_refreshed_pair_whose_store_answer_is_lost_is_found_on_the_re_read(wor
 
 
 def _store_of_the_new_pair_fails(deps: Any, faults: WireFaults, now: list[float]) -> TokenService:
-    """Lease taken, refresh token redeemed at Buy with Prime, then the conditional write of the new
-    pair throttled through botocore's whole budget (4 attempts, about 1 + 2 + 4 s of backoff)."""
+    """Lease taken, refresh token redeemed at Buy with Prime, then every conditional write of the
+    new pair throttled: botocore's whole budget (4 attempts) on each of the service's store calls."""
     service = short_token_service(deps, now)
-    faults.fail("UpdateItem", "ProvisionedThroughputExceededException", times=ATTEMPTS, after=1)
-    with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
-        service.access_token(INSTALLATION)
+    faults.fail("UpdateItem", "ProvisionedThroughputExceededException", times=10_000, after=1)
+    assert service.access_token(INSTALLATION)  # the redeemed pair's access token is valid: served
+    faults._faults.clear()  # the table answers again
     return service
 
 
-def test_a_new_pair_that_cannot_be_stored_is_reported_not_swallowed(world: World) -> None:
+def test_a_store_throttled_through_botocores_budget_is_retried_by_the_token_service(world: World) -> None:
     deps, faults = world.events()
     world.install(expired=True)
     before = world.installation()
-    _store_of_the_new_pair_fails(deps, faults, [time.time()])
-    assert world.sandbox.calls["token:refresh_token"] == 1  # redeemed at Buy with Prime...
+    service = short_token_service(deps, [time.time()])
+    faults.fail("UpdateItem", "ProvisionedThroughputExceededException", times=ATTEMPTS, after=1)
+    token = service.access_token(INSTALLATION)
+    assert faults.served["UpdateItem"] == ATTEMPTS  # botocore gave up once; the service tried again
     after = world.installation()
-    assert after["refresh_token"] == before["refresh_token"]  # ...but the table still has the old one
-    assert after["lease_owner"] is not None and after["status"] == "active"
+    stored = InstallationStore(world.dynamodb, world.table).get(INSTALLATION)
+    assert world.sandbox.calls["token:refresh_token"] == 1
+    assert stored is not None and stored.access_token == token and after["refresh_token"] != before["refresh_token"]
+    assert after["lease_owner"] is None and after["status"] == "active"
 
 
 def test_a_new_pair_that_could_not_be_stored_does_not_cost_the_installation(world: World) -> None:
@@ -300,9 +308,11 @@ def test_a_new_pair_that_could_not_be_stored_does_not_cost_the_installation(worl
     world.install(expired=True)
     now = [time.time()]
     service = _store_of_the_new_pair_fails(deps, faults, now)
-    now[0] += 31  # the lease is stale; the table answers again
-    assert service.access_token(INSTALLATION)  # today: ReauthorizationRequiredError (invalid_grant)
+    assert world.installation()["lease_owner"] is not None  # the pair is parked, the lease held
+    now[0] += STALE  # the lease is stale; the table answers again
+    assert service.access_token(INSTALLATION)
     assert world.installation()["status"] == "active"
+    assert world.sandbox.calls["token:refresh_token"] == 1  # the parked pair was stored, not redeemed again
 
 
 def test_a_throttled_reauthorisation_mark_is_reported_and_marked_on_the_next_try(world: World) -> None:
@@ -315,7 +325,7 @@ def test_a_throttled_reauthorisation_mark_is_reported_and_marked_on_the_next_try
     with pytest.raises(ClientError, match="ThrottlingException"):
         service.access_token(INSTALLATION)
     assert world.installation()["status"] == "active"  # not marked yet: the next try must do it
-    now[0] += 31
+    now[0] += STALE
     with pytest.raises(ReauthorizationRequiredError):
         service.access_token(INSTALLATION)
     assert world.installation()["status"] == "needs_reauthorization"

@@ -17,6 +17,7 @@ import boto3
 import requests
 
 from sandbox.server import BuyWithPrimeSandbox
+from shared.budget import HttpBudget
 from shared.buy_with_prime import BuyWithPrimeClient
 from tests.app_driver import AppDriver, Response
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
@@ -49,7 +50,10 @@ def test_a_token_endpoint_slower_than_the_read_timeout_gives_a_retry_page_and_is
     """Production's read timeout is 10 s; the client is given 0.5 s here (same code path)."""
     settings = app.deps.settings
     app.deps.buy_with_prime = BuyWithPrimeClient(
-        settings.bwp_token_url, settings.bwp_graphql_url, session=requests.Session(), timeout=(3.05, 0.5)
+        settings.bwp_token_url,
+        settings.bwp_graphql_url,
+        session=requests.Session(),
+        token_budget=HttpBudget(read_timeout=0.5),
     )
     app.sandbox.latency("token", 1.5)
     started = time.monotonic()

@@ -29,6 +29,7 @@ from shared.store.keys import (
     STORE_SK,
     TTL_ATTRIBUTE,
     Item,
+    get_n,
     get_s,
     is_conditional_check_failure,
     key,
@@ -93,6 +94,7 @@ class Lookup:
     links: dict[str, str] = field(default_factory=dict)  # business product -> installation
     link_sources: dict[str, str] = field(default_factory=dict)  # business product -> "operator" / "event:<id>"
     installation_status: dict[str, str] = field(default_factory=dict)  # installation -> status (if stored)
+    installation_generation: dict[str, int] = field(default_factory=dict)  # installation -> Installation.generation
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,11 @@ class EventStore:
         for item in self._batch_get(wanted):
             pk = get_s(item, "pk") or ""
             if pk.startswith(INSTALLATION_PREFIX):
-                found.installation_status[pk[len(INSTALLATION_PREFIX) :]] = get_s(item, "status") or ""
+                installation_id = pk[len(INSTALLATION_PREFIX) :]
+                found.installation_status[installation_id] = get_s(item, "status") or ""
+                found.installation_generation[installation_id] = get_n(item, "installed_at_ms") or (
+                    get_n(item, "installed_at") * 1000
+                )
             elif pk.startswith(EVENT_PREFIX):
                 event_id = pk[len(EVENT_PREFIX) :]
                 outcome = get_s(item, "outcome")
@@ -314,7 +320,7 @@ class EventStore:
                     "Keys": keys[start : start + BATCH_GET_LIMIT],
                     "ConsistentRead": True,
                     # never the tokens of an installation item
-                    "ProjectionExpression": "pk, sk, #s, #o, #a, #e, #i, #src",
+                    "ProjectionExpression": "pk, sk, #s, #o, #a, #e, #i, #src, installed_at, installed_at_ms",
                     "ExpressionAttributeNames": {
                         "#s": "status",
                         "#o": "outcome",

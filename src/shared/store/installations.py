@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Any
 
@@ -14,11 +15,14 @@ from shared.store.keys import (
     installation_key,
     is_conditional_check_failure,
     n,
+    rescued_tokens_key,
     s,
 )
 
 # An uninstalled installation's tombstone (no tokens) is kept this long for audit, then expires.
 UNINSTALLED_RETENTION_SECONDS = 90 * 24 * 3600
+# A parked (rescued) pair is adopted by the next refresh, at most 15 minutes later; kept a week.
+RESCUE_RETENTION_SECONDS = 7 * 24 * 3600
 
 
 class UninstallOutcome(StrEnum):
@@ -74,24 +78,62 @@ class InstallationStore:
             },
         )
 
-    def store_refreshed_tokens(self, installation_id: str, old_refresh_token: str, tokens: TokenSet, now: int) -> bool:
-        """Write the new pair atomically, only if nobody stored a newer refresh token meanwhile."""
+    def store_refreshed_tokens(
+        self, installation_id: str, owner: str, old_refresh_token: str, tokens: TokenSet, now: int
+    ) -> bool:
+        """Write the new pair atomically (fenced): only while `owner` still holds the refresh lease
+        and the redeemed refresh token is still the stored one. The installation is then active."""
         attributes = _token_attributes(tokens, now)
         return self._conditional_update(
             installation_id,
             update=(
                 "SET access_token = :at, refresh_token = :new_rt, access_token_expires_at = :exp,"
-                " updated_at = :now REMOVE lease_owner, lease_expires_at"
+                " updated_at = :now, tokens_refreshed_at = :now, #status = :active"
+                " REMOVE lease_owner, lease_expires_at, reauthorization_reason"
             ),
-            condition="refresh_token = :old_rt",
+            condition="refresh_token = :old_rt AND lease_owner = :owner",
             values={
                 ":at": attributes["access_token"],
                 ":new_rt": attributes["refresh_token"],
                 ":exp": attributes["access_token_expires_at"],
                 ":now": n(now),
                 ":old_rt": s(old_refresh_token),
+                ":owner": s(owner),
+                ":active": s(InstallationStatus.ACTIVE.value),
             },
         )
+
+    def rescue_tokens(self, installation_id: str, old_refresh_token: str, tokens: TokenSet, now: int) -> bool:
+        """Park a redeemed pair that could not be stored, on another partition, for the next refresher."""
+        item: Item = {
+            **rescued_tokens_key(installation_id),
+            "redeemed": s(_digest(old_refresh_token)),
+            "issued_at": n(now),
+            TTL_ATTRIBUTE: n(now + RESCUE_RETENTION_SECONDS),
+            **_token_attributes(tokens, now),
+        }
+        self._client.put_item(TableName=self._table, Item=item)
+        return True
+
+    def rescued_tokens(self, installation_id: str, old_refresh_token: str) -> TokenSet | None:
+        """The parked pair issued for `old_refresh_token`, if any."""
+        answer = self._client.get_item(
+            TableName=self._table, Key=rescued_tokens_key(installation_id), ConsistentRead=True
+        )
+        item = answer.get("Item")
+        if item is None or get_s(item, "redeemed") != _digest(old_refresh_token):
+            return None
+        issued_at = get_n(item, "issued_at")
+        return TokenSet.model_validate(
+            {
+                "access_token": get_s(item, "access_token"),
+                "refresh_token": get_s(item, "refresh_token"),
+                "expires_in": max(1, get_n(item, "access_token_expires_at") - issued_at),
+            }
+        )
+
+    def forget_rescued_tokens(self, installation_id: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=rescued_tokens_key(installation_id))
 
     def release_refresh_lease(self, installation_id: str, owner: str) -> bool:
         return self._conditional_update(
@@ -201,4 +243,9 @@ def _installation(installation_id: str, item: Item) -> Installation:
         lease_expires_at=get_n(item, "lease_expires_at"),
         uninstalled_at=None if uninstalled_at is None else int(uninstalled_at["N"]),
         reauthorization_reason=get_s(item, "reauthorization_reason"),
+        installed_at_ms=get_n(item, "installed_at_ms"),
     )
+
+
+def _digest(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()

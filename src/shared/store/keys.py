@@ -10,6 +10,8 @@ TTL_ATTRIBUTE = "expires_at"
 
 INSTALLATION_PREFIX = "INSTALLATION#"
 INSTALLATION_SK = "INSTALLATION"
+RESCUED_TOKENS_PREFIX = "RESCUED_TOKENS#"
+RESCUED_TOKENS_SK = "RESCUED_TOKENS"
 OAUTH_STATE_PREFIX = "OAUTH_STATE#"
 OAUTH_STATE_SK = "OAUTH_STATE"
 EVENT_PREFIX = "EVENT#"
@@ -27,6 +29,11 @@ Item = dict[str, dict[str, Any]]
 
 def installation_key(installation_id: str) -> Item:
     return {PK: {"S": INSTALLATION_PREFIX + installation_id}, SK: {"S": INSTALLATION_SK}}
+
+
+def rescued_tokens_key(installation_id: str) -> Item:
+    """Another partition than the installation's: a pair parked here survives that item's throttling."""
+    return {PK: {"S": RESCUED_TOKENS_PREFIX + installation_id}, SK: {"S": RESCUED_TOKENS_SK}}
 
 
 def oauth_state_key(state: str) -> Item:
