@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
+from devtools.atomic_dynamodb import AtomicDynamoDB
+from devtools.sqs import sqs_record
 from events.pipeline import Message
 from sandbox.events import partner_event, resource_path
+from tests.conftest import TABLE_NAME
 from tests.events_driver import EventsDriver
 
 INSTALLATION = "amzn1.bwp.installation.events"
@@ -281,3 +285,29 @@ def test_an_uninstalled_installation_makes_its_events_unroutable(events: EventsD
     assert answer["batchItemFailures"] == []
     record = events.event_record(envelope["detail"]["eventId"])
     assert record is not None and (record["outcome"], record["reason"]) == ("unroutable", "installation_not_found")
+
+
+def test_case_4_a_batch_waiting_on_another_containers_refresh_ends_inside_its_lambdas_time(
+    events: EventsDriver,
+) -> None:
+    """Issue 8, case 4: a lease held elsewhere and an expired token; the production budget would
+    wait 10 s, but this invocation has 6 s: it answers (the record back to the queue) before Lambda
+    would kill it, and never calls the token endpoint."""
+    from devtools.apigw import LambdaContext
+    from events import handler
+    from shared.store.installations import InstallationStore
+
+    events.install(INSTALLATION, BP, expired=True)
+    stored = InstallationStore(AtomicDynamoDB(), TABLE_NAME).get(INSTALLATION)
+    assert stored is not None and stored.refresh_token
+    InstallationStore(AtomicDynamoDB(), TABLE_NAME).acquire_refresh_lease(
+        INSTALLATION, "another-container", stored.refresh_token, int(time.time()), 60
+    )
+    envelope = events.order_event(BP, "o-waiting")
+    record = sqs_record(envelope)
+    started = time.monotonic()
+    answer = handler.handle({"Records": [record]}, LambdaContext("EventsFunction", timeout=6.0), events.lambda_deps)
+    elapsed = time.monotonic() - started
+    assert elapsed < 6.0, f"the batch ran {elapsed:.1f} s in a 6 s invocation"
+    assert answer["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
+    assert events.sandbox.calls["token:refresh_token"] == 0 and events.sandbox.calls["graphql:order"] == 0
