@@ -121,6 +121,22 @@ def test_settings_shows_reauthorisation_when_the_refresh_token_is_revoked(app: A
     assert item is not None and item["status"]["S"] == "needs_reauthorization"
 
 
+def test_settings_shows_a_revoked_token_at_once_not_when_the_cache_expires(app: AppDriver) -> None:
+    """Issue 8: the container caches a valid token; Buy with Prime revokes the installation's tokens.
+    The next Settings view asks the API, refreshes once, and tells the truth."""
+    app.install(INSTALLATION)
+    assert "Healthy" in app.settings(INSTALLATION).body  # now cached in this container
+    app.sandbox.revoke_access_tokens(INSTALLATION)
+    assert "Healthy" in app.settings(INSTALLATION).body  # only the access token: replaced once
+    assert app.sandbox.calls["token:refresh_token"] == 1
+    app.sandbox.revoke_access_tokens(INSTALLATION)
+    app.sandbox.revoke_refresh_tokens(INSTALLATION)
+    response = app.settings(INSTALLATION)
+    assert "Needs re-authorisation" in response.body and "/launch" in response.body
+    item = app.installation_item(INSTALLATION)
+    assert item is not None and item["status"]["S"] == "needs_reauthorization"
+
+
 def test_uninstall_forgets_the_tokens_and_is_idempotent(app: AppDriver) -> None:
     app.install(INSTALLATION)
     first = app.uninstall(INSTALLATION)

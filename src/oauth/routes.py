@@ -94,7 +94,10 @@ def _access_health(installation: Installation, deps: Dependencies, deadline: Dea
     from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError, TokenRefreshBusyError
 
     try:
-        deps.tokens.access_token(installation.installation_id, deadline=deadline, generation=installation.generation)
+        token = deps.tokens.access_token(
+            installation.installation_id, deadline=deadline, generation=installation.generation
+        )
+        _check_with_the_api(installation.installation_id, token, deps, deadline)
     except InstallationNotFoundError:
         return "none"
     except ReauthorizationRequiredError:
@@ -105,6 +108,25 @@ def _access_health(installation: Installation, deps: Dependencies, deadline: Dea
         logger.warning("token health could not be checked", exc_info=True)
         return "unavailable"
     return "healthy"
+
+
+# The smallest query the app may run: asks Buy with Prime whether it still accepts the token.
+STORE_QUERY = "query BuyWithPrimeStore { buyWithPrimeStore { siteId widgetId } }"
+
+
+def _check_with_the_api(installation_id: str, token: str, deps: Dependencies, deadline: Deadline) -> None:
+    """A revoked token shows as such now, not when the cache expires: one query; a refused token is
+    replaced once (ReauthorizationRequiredError when Buy with Prime rejects the refresh too)."""
+    from shared.buy_with_prime import GraphQLError
+
+    try:
+        deps.buy_with_prime.graphql(token, installation_id, STORE_QUERY, deadline=deadline)
+    except GraphQLError as error:
+        if not error.authentication_failed:
+            logger.warning("store query failed on Settings", extra={"types": error.types})
+            return
+        logger.warning("access token refused by the API on Settings; refreshing once")
+        deps.tokens.replace_rejected(installation_id, token, deadline=deadline)
 
 
 def uninstall(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
