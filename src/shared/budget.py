@@ -86,8 +86,6 @@ class TimeBudget:
         """The invariants the design rests on; raised at start-up, never discovered in production."""
         if self.refresh_ahead_seconds <= self.longest_lease_seconds + self.min_validity_seconds:
             raise ValueError("refresh_ahead_seconds must exceed the longest lease plus the minimum validity")
-        if self.token.attempt_seconds + self.store_reserve_seconds > 28:
-            raise ValueError("one token attempt and the store must fit in the OAuth function's time")
 
 
 DEFAULT_BUDGET = TimeBudget()

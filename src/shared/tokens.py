@@ -188,7 +188,7 @@ class TokenService:
         from shared.buy_with_prime import InvalidGrantError  # the client module is only needed here
 
         try:
-            tokens = self._redeemed_already(installation_id, old_refresh_token)
+            tokens, rescued = self._redeemed_already(installation_id, old_refresh_token, now)
             if tokens is None:
                 reserve = self._budget.store_reserve_seconds
                 tokens = self._endpoint.refresh(self._credentials.get(), old_refresh_token, deadline.less(reserve))
@@ -198,19 +198,20 @@ class TokenService:
             self._store.release_refresh_lease(installation_id, owner)
             count("RefreshFailed")
             raise
-        return self._store_pair(installation, owner, old_refresh_token, tokens, deadline)
+        return self._store_pair(installation, owner, old_refresh_token, tokens, deadline, rescued=rescued)
 
-    def _redeemed_already(self, installation_id: str, old_refresh_token: str) -> TokenSet | None:
+    def _redeemed_already(self, installation_id: str, old_refresh_token: str, now: int) -> tuple[TokenSet | None, bool]:
         """A pair issued for this refresh token but not stored (this container's memory, or the
-        rescue item any container may have parked): never present the old refresh token again."""
+        rescue item any container may have parked): never present the old refresh token again.
+        The flag tells whether the pair came from the rescue item (deleted once stored)."""
         unstored = self._unstored.get(installation_id)
         if unstored and unstored[0] == old_refresh_token:
-            return unstored[1]
-        rescued = self._store.rescued_tokens(installation_id, old_refresh_token)
+            return unstored[1], False
+        rescued = self._store.rescued_tokens(installation_id, old_refresh_token, now)
         if rescued is not None:
             count("RescuedPairAdopted")
             logger.warning("adopting a refreshed pair parked by a container that could not store it")
-        return rescued
+        return rescued, rescued is not None
 
     def _rejected(self, installation: Installation, owner: str, now: int) -> str | None:
         installation_id = installation.installation_id
@@ -226,7 +227,14 @@ class TokenService:
         return None
 
     def _store_pair(
-        self, installation: Installation, owner: str, old_refresh_token: str, tokens: TokenSet, deadline: Deadline
+        self,
+        installation: Installation,
+        owner: str,
+        old_refresh_token: str,
+        tokens: TokenSet,
+        deadline: Deadline,
+        *,
+        rescued: bool = False,
     ) -> str | None:
         installation_id = installation.installation_id
         self._unstored[installation_id] = (old_refresh_token, tokens)
@@ -240,7 +248,8 @@ class TokenService:
         except Exception:  # noqa: BLE001 - the table is unavailable: park the pair elsewhere, durably
             return self._rescue(installation, old_refresh_token, tokens, stored_at, deadline)
         self._unstored.pop(installation_id, None)
-        self._store.forget_rescued_tokens(installation_id)
+        if rescued:  # only then is there a rescue item: no extra write on every refresh
+            self._store.forget_rescued_tokens(installation_id)
         if not stored:
             # Applied by an earlier attempt whose answer was lost, or fenced off: read what is stored.
             logger.warning("refreshed tokens not stored by this call; re-reading the installation")

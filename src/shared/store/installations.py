@@ -115,20 +115,19 @@ class InstallationStore:
         self._client.put_item(TableName=self._table, Item=item)
         return True
 
-    def rescued_tokens(self, installation_id: str, old_refresh_token: str) -> TokenSet | None:
-        """The parked pair issued for `old_refresh_token`, if any."""
+    def rescued_tokens(self, installation_id: str, old_refresh_token: str, now: int) -> TokenSet | None:
+        """The parked pair issued for `old_refresh_token`, if any; `expires_in` counts from `now`."""
         answer = self._client.get_item(
             TableName=self._table, Key=rescued_tokens_key(installation_id), ConsistentRead=True
         )
         item = answer.get("Item")
         if item is None or get_s(item, "redeemed") != _digest(old_refresh_token):
             return None
-        issued_at = get_n(item, "issued_at")
         return TokenSet.model_validate(
             {
                 "access_token": get_s(item, "access_token"),
                 "refresh_token": get_s(item, "refresh_token"),
-                "expires_in": max(1, get_n(item, "access_token_expires_at") - issued_at),
+                "expires_in": max(1, get_n(item, "access_token_expires_at") - now),
             }
         )
 
