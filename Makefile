@@ -94,9 +94,10 @@ deploy: build ## deploy ENV=default|dev|prod (guided the first time an environme
 	if [ -z "$$region" ]; then $(SAM) deploy --guided --config-env $(ENV); else $(SAM) deploy --config-env $(ENV); fi
 
 # sam local invoke needs Docker; without it the same event runs in-process against moto and the
-# Buy with Prime sandbox. events/sqs-*.json go to EventsFunction, the others to OAuthFunction.
+# Buy with Prime sandbox. events/sqs-*.json go to EventsFunction, events/sweep*.json to SweepFunction,
+# the others to OAuthFunction.
 invoke-%: install events/%.json ## invoke a function with events/NAME.json
-	@function=$$(case "$*" in sqs-*) echo EventsFunction;; *) echo OAuthFunction;; esac); \
+	@function=$$(case "$*" in sqs-*) echo EventsFunction;; sweep*) echo SweepFunction;; *) echo OAuthFunction;; esac); \
 	if docker info >/dev/null 2>&1; then \
 	  $(SAM_PATH) $(SAM) local invoke $$function -e events/$*.json --env-vars events/env.json; \
 	else \

@@ -1,6 +1,6 @@
 """`make bench` (= `.venv/bin/python -m bench`): one table of ratios measured side by side.
 
-    .venv/bin/python -m bench [--rounds 7] [--rebuild] [--only budget,coldstart,events,oauth] [--no-write]
+    .venv/bin/python -m bench [--rounds 7] [--rebuild] [--only budget,coldstart,events,oauth,sweep] [--no-write]
 
 1. Cold start: each handler imported from its `sam build` artifact (an x86_64 copy: arm64 wheels
    cannot load here) in a fresh python3.13 that cannot write bytecode, against `import boto3`
@@ -10,6 +10,8 @@
    GraphQL latency, at steady state: wall time per API round trip, AWS and GraphQL requests per
    event, and the time spent in DynamoDB (moto, one request at a time).
 3. OAuth: Launch + Install in the handler, minus the time spent waiting on the sandbox.
+4. Sweep: 500 idle installations swept by a cold container; requests per refresh, and the monthly
+   cost at 10k installations priced from them (bench/sweep.py).
 0. Budget: every timeout, lease and wait derived from src/shared/budget.py and the template.
 """
 
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import PROJECT_ROOT, artifacts, budget, coldstart, events_batch, oauth_flow
+from bench import PROJECT_ROOT, artifacts, budget, coldstart, events_batch, oauth_flow, sweep
 from bench.local import local_world
 from bench.report import Row, ms, ratio, table, write_results
 
@@ -216,6 +218,11 @@ def events_and_oauth(only: set[str], rows: list[Row], notes: list[str]) -> None:
                     f"then the writes; AWS requests: {requests}; moto answered them one at a time, "
                     f"{ms(per_request)} each (real DynamoDB serves the writes concurrently)."
                 )
+        if "sweep" in only:
+            say("sweep: 500 idle installations, one cold container ...")
+            sweep_rows, sweep_notes = sweep.rows(sweep.run(world))
+            rows.extend(sweep_rows)
+            notes.extend(sweep_notes)
     rows.extend(oauth_rows)
 
 
@@ -223,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="cold-start runs per variant (median)")
     parser.add_argument("--rebuild", action="store_true", help="build all four even if their inputs did not change")
-    parser.add_argument("--only", default="budget,coldstart,events,oauth", help="comma-separated sections")
+    parser.add_argument("--only", default="budget,coldstart,events,oauth,sweep", help="comma-separated sections")
     parser.add_argument("--no-write", action="store_true", help=f"do not update {RESULTS.name}")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
@@ -234,14 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         rows += budget.rows()
     if "coldstart" in only:
         cold_start(args.rounds, args.rebuild, rows, notes)
-    if only & {"events", "oauth"}:
+    if only & {"events", "oauth", "sweep"}:
         events_and_oauth(only, rows, notes)
     elapsed = time.perf_counter() - started
     print(table(rows))
     for note in notes:
         print(f"- {note}")
     print(f"({elapsed:.0f} s)")
-    if not args.no_write and only == {"budget", "coldstart", "events", "oauth"}:
+    if not args.no_write and only == {"budget", "coldstart", "events", "oauth", "sweep"}:
         command = "make bench" + (f" (--rounds {args.rounds})" if args.rounds != 7 else "")
         write_results(RESULTS, rows, notes, command, elapsed)
         say(f"wrote {RESULTS.relative_to(PROJECT_ROOT)}")

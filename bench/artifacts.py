@@ -28,8 +28,8 @@ from typing import Any
 from bench import PROJECT_ROOT, SRC
 from devtools.template import load_template
 
-FUNCTIONS = ("OAuthFunction", "EventsFunction")
-HANDLER_MODULE = {"OAuthFunction": "oauth.handler", "EventsFunction": "events.handler"}
+FUNCTIONS = ("OAuthFunction", "EventsFunction", "SweepFunction")
+HANDLER_MODULE = {fn: fn.removesuffix("Function").lower() + ".handler" for fn in FUNCTIONS}
 SAM = PROJECT_ROOT / ".venv-sam" / "bin" / "sam"
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
 ZIP_EPOCH = 315_532_800  # 1980-01-01T00:00:00Z: the date of every file in a zip SAM makes

@@ -10,7 +10,8 @@ from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 
 def rows(budget: TimeBudget = DEFAULT_BUDGET) -> list[Row]:
     resources = load_template()["Resources"]
-    timeouts = {name: resources[name]["Properties"]["Timeout"] for name in ("OAuthFunction", "EventsFunction")}
+    functions = ("OAuthFunction", "EventsFunction", "SweepFunction")
+    timeouts = {name: resources[name]["Properties"]["Timeout"] for name in functions}
     token, graphql = budget.token, budget.graphql
     out = [
         Row("token attempt (connect + read timeout)", f"{token.attempt_seconds:.2f} s"),
@@ -42,6 +43,15 @@ def rows(budget: TimeBudget = DEFAULT_BUDGET) -> list[Row]:
             ),
             Row(f"{name}: whole token attempts that fit", str(min(fits, token.attempts)), ">= 1", fits >= 1),
         ]
+    sweep_start = token.attempt_seconds + budget.store_reserve_seconds
+    sweep_window = timeouts["SweepFunction"] - budget.lambda_margin_seconds - budget.store_reserve_seconds - sweep_start
+    out.append(
+        Row(
+            "SweepFunction: starts refreshes for the first",
+            f"{sweep_window:.0f} s",
+            f"then defers (a start needs {sweep_start:.2f} s; the gauge keeps {budget.store_reserve_seconds:.0f} s)",
+        )
+    )
     longest = budget.longest_lease_seconds + budget.min_validity_seconds
     out.append(
         Row(

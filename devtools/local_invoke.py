@@ -1,6 +1,7 @@
 """Run a sample event through a function's handler in-process, against moto and the Buy with
 Prime sandbox, with the environment template.yaml gives the function: the Docker-free stand-in
-for `sam local invoke`. `events/sqs-*.json` go to EventsFunction, the others to OAuthFunction."""
+for `sam local invoke`. `events/sqs-*.json` go to EventsFunction, `events/sweep*.json` to SweepFunction,
+the others to OAuthFunction."""
 
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ from typing import Any
 
 from devtools.apigw import LambdaContext
 from devtools.atomic_dynamodb import AtomicDynamoDB
-from devtools.template import function_environment, parameters, table_create_arguments
+from devtools.template import function_environment, function_timeout, parameters, table_create_arguments
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_INSTALLATION = "amzn1.bwp.installation.sample-0001"
 SAMPLE_BUSINESS_PRODUCT = "amzn1.bp.product.sample-0001"
 SAMPLE_INSTALLED_AT = 1_767_225_600 - 86_400  # a day before the samples were signed
-HANDLERS = {"OAuthFunction": "oauth.handler", "EventsFunction": "events.handler"}
+HANDLERS = {"OAuthFunction": "oauth.handler", "EventsFunction": "events.handler", "SweepFunction": "sweep.handler"}
 
 
 def function_for(event_file: Path) -> str:
-    return "EventsFunction" if event_file.name.startswith("sqs-") else "OAuthFunction"
+    if event_file.name.startswith("sqs-"):
+        return "EventsFunction"
+    return "SweepFunction" if event_file.name.startswith("sweep") else "OAuthFunction"
 
 
 def resolve(value: Any, local_names: dict[str, str]) -> str:
@@ -82,7 +85,7 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
         deps.dynamodb = AtomicDynamoDB(dynamodb)  # in-process moto is not thread-safe; DynamoDB is atomic
         handler.reset_dependencies(deps)
         try:
-            answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext(function))
+            answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext(function, function_timeout(function)))
         finally:
             handler.reset_dependencies()
         if function == "EventsFunction":

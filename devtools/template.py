@@ -109,5 +109,12 @@ def function_environment(logical_id: str) -> dict[str, Any]:
     return merged
 
 
+def function_timeout(logical_id: str) -> float:
+    """The function's Timeout in seconds (its own, else Globals')."""
+    template = _project_template()
+    own = template["Resources"][logical_id]["Properties"].get("Timeout")
+    return float(own if own is not None else template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+
+
 def parameters() -> dict[str, Any]:
     return dict(_project_template().get("Parameters", {}))

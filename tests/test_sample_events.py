@@ -19,8 +19,16 @@ def _no_leftover_aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-def test_there_are_samples_for_both_functions() -> None:
-    assert {function_for(p) for p in SAMPLES} == {"OAuthFunction", "EventsFunction"}
+def test_there_are_samples_for_every_function() -> None:
+    assert {function_for(p) for p in SAMPLES} == {"OAuthFunction", "EventsFunction", "SweepFunction"}
+
+
+def test_sweep_sample_refreshes_the_idle_sample_installation_and_reports_the_gauges() -> None:
+    # the sample installation was installed (and last refreshed) long before today: it is idle
+    answer = invoke(EVENTS / "sweep.json")
+    assert answer["refreshed"] == answer["candidates"] == 1
+    assert (answer["failed"], answer["deferred"]) == (0, False)
+    assert (answer["active"], answer["needing_reauthorization"]) == (1, 0)
 
 
 @pytest.mark.parametrize("name", ["install", "settings", "uninstall"])

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
+from devtools.local_invoke import function_for
 from devtools.template import (
     PROJECT_ROOT,
     TEMPLATE_PATH,
@@ -30,9 +31,11 @@ from devtools.template import (
     load_template,
     resources_of_type,
 )
+from shared.store.keys import SWEEP_HOUR, SWEEP_INDEX, SWEEP_SHARD
 
 SAMCONFIG_PATH = PROJECT_ROOT / "samconfig.toml"
 EVENTS_DIR = PROJECT_ROOT / "events"
+SWEEP_SAMPLE = EVENTS_DIR / "sweep.json"
 
 FUNCTION = "AWS::Serverless::Function"
 PSEUDO_PARAMETERS = {
@@ -1443,6 +1446,7 @@ def test_every_function_has_a_sample_event(template: dict[str, Any]) -> None:
         events = function["Properties"].get("Events", {}).values()
         routes = {f"{e['Properties']['Method']} {e['Properties']['Path']}" for e in events if e["Type"] == "HttpApi"}
         has_sample = bool(routes & route_keys) or (has_sqs_samples and any(e["Type"] == "SQS" for e in events))
+        has_sample |= any(e["Type"] == "Schedule" for e in events) and function_for(SWEEP_SAMPLE) == logical_id
         assert has_sample, f"{logical_id}: no sample event in events/"
 
 
@@ -1476,7 +1480,14 @@ def test_installations_table_is_the_single_on_demand_encrypted_table_with_ttl(te
     spec = dynamodb_table_spec(template)
     # then keys are string pk/sk, TTL on expires_at, on-demand, PITR and SSE on, retained with the stack
     assert (spec["hash_key"], spec["range_key"], spec["ttl_attribute"]) == ("pk", "sk", "expires_at")
-    assert {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]} == {"pk": "S", "sk": "S"}
+    # and the one index is the sweep's, keyed and projected as the code queries it (shared/store/keys.py)
+    attributes = {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]}
+    assert attributes == {"pk": "S", "sk": "S", SWEEP_SHARD: "S", SWEEP_HOUR: "N"}
+    [index] = spec["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == SWEEP_INDEX
+    keys = [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
+    assert keys == [(SWEEP_SHARD, "HASH"), (SWEEP_HOUR, "RANGE")]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert spec["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["SSESpecification"]["SSEEnabled"] is True

@@ -53,6 +53,7 @@ class Installation:
     uninstalled_at: int | None = None
     reauthorization_reason: str | None = None
     installed_at_ms: int = 0
+    tokens_refreshed_at: int = 0
 
     def __repr__(self) -> str:  # never show tokens
         return f"Installation(installation_id={self.installation_id!r}, status={self.status.value!r})"

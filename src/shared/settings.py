@@ -24,6 +24,7 @@ ENVIRONMENT_VARIABLES = {
     "oauth_state_ttl_seconds": "OAUTH_STATE_TTL_SECONDS",
     "event_record_retention_days": "EVENT_RECORD_RETENTION_DAYS",
     "hydration_max_workers": "HYDRATION_MAX_WORKERS",
+    "idle_refresh_hours": "IDLE_REFRESH_HOURS",
 }
 
 DEFAULT_AUTHORIZE_URL = "https://console.buywithprime.amazon.com/marketplace/authorize"
@@ -79,6 +80,7 @@ class Settings(BaseModel):
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     event_record_retention_days: int = Field(default=90, ge=1, le=3650)
     hydration_max_workers: int = Field(default=10, ge=1, le=32)
+    idle_refresh_hours: int = Field(default=24, ge=1, le=720)
 
     @field_validator("bwp_authorize_url", "bwp_token_url", "bwp_graphql_url", "post_install_redirect_url")
     @classmethod

@@ -124,6 +124,16 @@ class TokenService:
     def forget(self, installation_id: str) -> None:
         self._cache.forget(installation_id)
 
+    def refresh_idle(self, installation_id: str, refreshed_before: int, *, deadline: Deadline) -> bool:
+        """The idle sweep: refresh an installation nobody refreshed since `refreshed_before`, through
+        the same lease (never alongside another refresh). False when there was nothing to do: it
+        was refreshed meanwhile, a refresh is in progress, or another container won the lease."""
+        installation = self._usable(installation_id)
+        now = self._clock()
+        if installation.tokens_refreshed_at >= refreshed_before or installation.lease_expires_at >= now:
+            return False
+        return self._try_refresh(installation, int(now), deadline) is not None
+
     def _default_deadline(self) -> Deadline:
         return Deadline.after(self._budget.worst_case_refresh_seconds + self._budget.max_wait_seconds)
 

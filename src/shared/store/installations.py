@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
 from shared.models import Installation, InstallationStatus, TokenSet
 from shared.store.keys import (
+    INSTALLATION_PREFIX,
+    SWEEP_HOUR,
+    SWEEP_INDEX,
+    SWEEP_SHARD,
     TTL_ATTRIBUTE,
     Item,
     get_n,
@@ -23,6 +28,17 @@ from shared.store.keys import (
 UNINSTALLED_RETENTION_SECONDS = 90 * 24 * 3600
 # A parked (rescued) pair is adopted by the next refresh, at most 15 minutes later; kept a week.
 RESCUE_RETENTION_SECONDS = 7 * 24 * 3600
+
+# The sweep index (keys.SWEEP_INDEX, KEYS_ONLY, sparse): an installation that is active or needs
+# re-authorisation is indexed under "<STATUS>#<shard>" by the hour of its last token refresh.
+# - 8 shards per status: index writes of a large fleet spread over 8 partition keys (each far below
+#   a partition's 1,000 writes/s even at 1M installations refreshed every 12 minutes).
+# - The hour, not the second: DynamoDB writes an index entry only when its keys change, so a busy
+#   installation refreshed every ~12 minutes rewrites it at most 24 times a day, not 120. The sweep
+#   checks the exact `tokens_refreshed_at` before it refreshes anything.
+# - Uninstalled installations leave the index (the attribute is removed).
+SWEEP_SHARDS = 8
+SWEEP_RESOLUTION_SECONDS = 3600
 
 
 class UninstallOutcome(StrEnum):
@@ -46,15 +62,19 @@ class InstallationStore:
         item = answer.get("Item")
         return None if item is None else _installation(installation_id, item)
 
-    def save_installation(self, installation_id: str, tokens: TokenSet, now: int) -> None:
-        """Store a new (or re-)installation; replaces whatever was there, lease and tombstone included."""
+    def save_installation(self, installation_id: str, tokens: TokenSet, now: float) -> None:
+        """Store a new (or re-)installation; replaces whatever was there, lease and tombstone included.
+        `installed_at_ms` orders it strictly against an uninstall request (a same-second re-install)."""
         item: Item = {
             **installation_key(installation_id),
             "installation_id": s(installation_id),
             "status": s(InstallationStatus.ACTIVE.value),
             "installed_at": n(now),
+            "installed_at_ms": n(now * 1000),
             "updated_at": n(now),
-            **_token_attributes(tokens, now),
+            "tokens_refreshed_at": n(now),
+            **_sweep_keys(InstallationStatus.ACTIVE, installation_id, now),
+            **_token_attributes(tokens, int(now)),
         }
         self._client.put_item(TableName=self._table, Item=item)
 
@@ -88,11 +108,14 @@ class InstallationStore:
             installation_id,
             update=(
                 "SET access_token = :at, refresh_token = :new_rt, access_token_expires_at = :exp,"
-                " updated_at = :now, tokens_refreshed_at = :now, #status = :active"
+                " updated_at = :now, tokens_refreshed_at = :now, #status = :active,"
+                " #shard = :shard, #hour = :hour"
                 " REMOVE lease_owner, lease_expires_at, reauthorization_reason"
             ),
             condition="refresh_token = :old_rt AND lease_owner = :owner",
+            names=_SWEEP_NAMES,
             values={
+                **_sweep_values(InstallationStatus.ACTIVE, installation_id, now),
                 ":at": attributes["access_token"],
                 ":new_rt": attributes["refresh_token"],
                 ":exp": attributes["access_token_expires_at"],
@@ -149,11 +172,13 @@ class InstallationStore:
         return self._conditional_update(
             installation_id,
             update=(
-                "SET #status = :reauth, reauthorization_reason = :reason, updated_at = :now"
+                "SET #status = :reauth, reauthorization_reason = :reason, updated_at = :now, #shard = :shard"
                 " REMOVE access_token, access_token_expires_at, lease_owner, lease_expires_at"
             ),
             condition="refresh_token = :old_rt AND lease_owner = :owner",
+            names={"#shard": SWEEP_SHARD},
             values={
+                ":shard": s(sweep_partition(InstallationStatus.NEEDS_REAUTHORIZATION, installation_id)),
                 ":reauth": s(InstallationStatus.NEEDS_REAUTHORIZATION.value),
                 ":reason": s(reason),
                 ":now": n(now),
@@ -173,7 +198,7 @@ class InstallationStore:
             update=(
                 "SET #status = :uninstalled, uninstalled_at = :now, updated_at = :now, #ttl = :expires"
                 " REMOVE access_token, refresh_token, access_token_expires_at, lease_owner, lease_expires_at,"
-                " reauthorization_reason"
+                " reauthorization_reason, #shard, #hour"
             ),
             condition="attribute_exists(pk) AND installed_at <= :requested AND #status <> :uninstalled",
             values={
@@ -182,7 +207,7 @@ class InstallationStore:
                 ":expires": n(now + UNINSTALLED_RETENTION_SECONDS),
                 ":requested": n(requested_at),
             },
-            names={"#ttl": TTL_ATTRIBUTE},
+            names={"#ttl": TTL_ATTRIBUTE, **_SWEEP_NAMES},
         )
         if done:
             return UninstallOutcome.UNINSTALLED
@@ -192,6 +217,52 @@ class InstallationStore:
         if current.status is InstallationStatus.UNINSTALLED:
             return UninstallOutcome.ALREADY_UNINSTALLED
         return UninstallOutcome.NEWER_INSTALLATION_KEPT
+
+    def idle_installations(self, refreshed_before: int, first_shard: int = 0, page_size: int = 100) -> Iterator[str]:
+        """IDs of active installations whose last refresh hour is before `refreshed_before`, oldest
+        first within each shard, shards from `first_shard` on (a superset: the hour of a refresh
+        at 10:59 is 10:00; the token service checks the exact time before refreshing)."""
+        before = refreshed_before - refreshed_before % SWEEP_RESOLUTION_SECONDS + SWEEP_RESOLUTION_SECONDS
+        for step in range(SWEEP_SHARDS):
+            shard = (first_shard + step) % SWEEP_SHARDS
+            for item in self._query_index(
+                "#shard = :shard AND #hour < :before",
+                {":shard": s(f"{InstallationStatus.ACTIVE.value.upper()}#{shard}"), ":before": n(before)},
+                page_size=page_size,
+            ):
+                yield str(item["pk"]["S"]).removeprefix(INSTALLATION_PREFIX)
+
+    def count_with_status(self, status: InstallationStatus) -> int:
+        """How many installations have `status` (active or needs re-authorisation), from the index:
+        COUNT queries read only the index's keys (about 100 bytes an installation)."""
+        total = 0
+        for shard in range(SWEEP_SHARDS):
+            values = {":shard": s(f"{status.value.upper()}#{shard}")}
+            for answer in self._query_pages("#shard = :shard", values, Select="COUNT"):
+                total += int(answer.get("Count", 0))
+        return total
+
+    def _query_index(self, condition: str, values: dict[str, Any], *, page_size: int) -> Iterator[Item]:
+        for answer in self._query_pages(condition, values, Limit=page_size):
+            yield from answer.get("Items", [])
+
+    def _query_pages(self, condition: str, values: dict[str, Any], **extra: Any) -> Iterator[dict[str, Any]]:
+        names = {k: v for k, v in _SWEEP_NAMES.items() if k in condition}
+        start: Item | None = None
+        while True:
+            answer = self._client.query(
+                TableName=self._table,
+                IndexName=SWEEP_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                **extra,
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            yield answer
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                return
 
     def _conditional_update(
         self,
@@ -220,6 +291,26 @@ class InstallationStore:
         return True
 
 
+_SWEEP_NAMES = {"#shard": SWEEP_SHARD, "#hour": SWEEP_HOUR}
+
+
+def sweep_partition(status: InstallationStatus, installation_id: str) -> str:
+    shard = int(hashlib.sha256(installation_id.encode()).hexdigest()[:8], 16) % SWEEP_SHARDS
+    return f"{status.value.upper()}#{shard}"
+
+
+def _refreshed_hour(now: float) -> int:
+    return int(now) - int(now) % SWEEP_RESOLUTION_SECONDS
+
+
+def _sweep_keys(status: InstallationStatus, installation_id: str, now: float) -> Item:
+    return {SWEEP_SHARD: s(sweep_partition(status, installation_id)), SWEEP_HOUR: n(_refreshed_hour(now))}
+
+
+def _sweep_values(status: InstallationStatus, installation_id: str, now: float) -> Item:
+    return {":shard": s(sweep_partition(status, installation_id)), ":hour": n(_refreshed_hour(now))}
+
+
 def _token_attributes(tokens: TokenSet, now: int) -> Item:
     return {
         "access_token": s(tokens.access_token.get_secret_value()),
@@ -243,6 +334,7 @@ def _installation(installation_id: str, item: Item) -> Installation:
         uninstalled_at=None if uninstalled_at is None else int(uninstalled_at["N"]),
         reauthorization_reason=get_s(item, "reauthorization_reason"),
         installed_at_ms=get_n(item, "installed_at_ms"),
+        tokens_refreshed_at=get_n(item, "tokens_refreshed_at") or get_n(item, "installed_at"),
     )
 
 

@@ -24,6 +24,13 @@ ORDER_SK_PREFIX = "ORDER#"
 STORE_SK = "STORE"
 ATTENTION_PREFIX = "ATTENTION#"
 
+# The sparse index the idle sweep and the re-authorisation gauge query (template.yaml: TokenSweep).
+# Only installations that are active or need re-authorisation carry its keys: the partition key is
+# "<STATUS>#<shard>", the sort key the hour of the last token refresh (see installations.py).
+SWEEP_INDEX = "TokenSweep"
+SWEEP_SHARD = "sweep_shard"
+SWEEP_HOUR = "refreshed_hour"
+
 Item = dict[str, dict[str, Any]]
 
 
