@@ -1,7 +1,8 @@
 """Regenerate events/*.json: API Gateway HTTP API (payload 2.0) samples for every OAuth route.
 
 The tokens are signed with a throw-away key generated here; only its public half is kept, in
-events/env.json (for `sam local invoke --env-vars`). The samples carry no `exp`, so they stay
+events/env.json (for `sam local invoke --env-vars`). The samples carry no `exp`, and env.json turns
+the token-age limit off (MAX_VERIFICATION_TOKEN_AGE_SECONDS=0: their `iat` is fixed), so they stay
 verifiable; no private key is ever written to the repository.
 
     .venv/bin/python scripts/make_sample_events.py
@@ -76,6 +77,7 @@ def main() -> None:
             "BWP_VERIFICATION_PUBLIC_KEY": signer.public_key_pem,
             "PUBLIC_BASE_URL": "",
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
+            "MAX_VERIFICATION_TOKEN_AGE_SECONDS": "0",  # signed once, with a fixed iat
         }
     }
     (EVENTS / "env.json").write_text(json.dumps(env, indent=2) + "\n", encoding="utf-8")

@@ -111,7 +111,7 @@ def test_the_index_follows_an_installation_through_its_lifecycle(fleet: Fleet) -
     assert refused is not None and refused.refresh_token
     assert fleet.store.acquire_refresh_lease("refused", "me", refused.refresh_token, int(time.time()), 30)
     assert fleet.store.mark_needs_reauthorization("refused", "me", refused.refresh_token, "invalid_grant", 1)
-    fleet.store.uninstall("leaves", requested_at=int(time.time()) + 1, now=int(time.time()))
+    fleet.store.uninstall("leaves", requested_at_ms=int(time.time() * 1000) + 1000, now=int(time.time()))
     # then the index shows exactly the live installations, each under its status
     assert fleet.indexed() == {"stays": "ACTIVE", "refused": "NEEDS_REAUTHORIZATION"}
     assert fleet.store.count_with_status(InstallationStatus.NEEDS_REAUTHORIZATION) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from tests.app_driver import API_ORIGIN, AppDriver
@@ -175,16 +176,26 @@ def test_uninstall_then_reinstall(app: AppDriver) -> None:
 
 
 def test_a_late_uninstall_never_touches_a_newer_reinstallation(app: AppDriver) -> None:
-    # given an uninstall request issued an hour ago (delivered late or replayed)...
+    # given an uninstall request issued two minutes ago (delivered late), inside the age limit
     app.install(INSTALLATION)
-    stale = app.signed_url("/uninstall", INSTALLATION, body=b"{}", extra_claims={"iat": 1_700_000_000})
+    late = app.signed_url("/uninstall", INSTALLATION, body=b"{}", extra_claims={"iat": int(time.time()) - 120})
     # when it arrives after the merchant re-installed
-    response = app.call("POST", stale, body=b"{}")
+    response = app.call("POST", late, body=b"{}")
     # then the newer installation keeps its tokens
     assert response.status == 200
     assert response.json() == {"status": "newer_installation_kept"}
     item = app.installation_item(INSTALLATION)
     assert item is not None and item["status"]["S"] == "active" and "refresh_token" in item
+
+
+def test_an_uninstall_older_than_the_age_limit_is_refused_without_a_write(app: AppDriver) -> None:
+    app.install(INSTALLATION)
+    before = app.items()
+    stale = app.signed_url("/uninstall", INSTALLATION, body=b"{}", extra_claims={"iat": int(time.time()) - 3600})
+    response = app.call("POST", stale, body=b"{}")
+    assert response.status == 403
+    assert response.json()["error"] == "token_too_old"
+    assert app.items() == before
 
 
 def test_health_answers_without_touching_aws_or_secrets(app: AppDriver) -> None:

@@ -33,10 +33,13 @@ def test_sweep_sample_refreshes_the_idle_sample_installation_and_reports_the_gau
 
 @pytest.mark.parametrize("name", ["install", "settings", "uninstall"])
 def test_signed_samples_verify_with_the_key_in_env_json(name: str) -> None:
-    key = json.loads((EVENTS / "env.json").read_text())["OAuthFunction"]["BWP_VERIFICATION_PUBLIC_KEY"]
+    env = json.loads((EVENTS / "env.json").read_text())["OAuthFunction"]
     event = json.loads((EVENTS / f"{name}.json").read_text())
     request = HttpRequest.from_event(event)
-    verified = RequestVerifier(key).verify(request, f"https://{event['requestContext']['domainName']}")
+    verifier = RequestVerifier(
+        env["BWP_VERIFICATION_PUBLIC_KEY"], max_age_seconds=int(env["MAX_VERIFICATION_TOKEN_AGE_SECONDS"])
+    )
+    verified = verifier.verify(request, f"https://{event['requestContext']['domainName']}")
     assert verified.installation_id == "amzn1.bwp.installation.sample-0001"
 
 

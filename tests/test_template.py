@@ -70,6 +70,8 @@ OAUTH_ENVIRONMENT = {
     "BWP_API_VERSION": {"Ref": "BwpApiVersion"},
     "POST_INSTALL_REDIRECT_URL": {"Ref": "PostInstallRedirectUrl"},
     "OAUTH_STATE_TTL_SECONDS": {"Ref": "OAuthStateTtlSeconds"},
+    "MAX_VERIFICATION_TOKEN_AGE_SECONDS": {"Ref": "MaxVerificationTokenAgeSeconds"},
+    "REQUIRE_VERIFICATION_TOKEN_TIMES": {"Ref": "RequireVerificationTokenTimes"},
 }
 
 # EventsFunction's own environment: exactly these variables (names shared with shared/settings.py).

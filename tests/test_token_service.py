@@ -65,7 +65,7 @@ def test_a_valid_token_is_returned_without_refreshing_and_then_cached(
     tokens = _install(sandbox, store)
     service = _service(sandbox)
     assert service.access_token(INSTALLATION) == tokens.access_token.get_secret_value()
-    store.uninstall(INSTALLATION, requested_at=int(time.time()) + 5, now=int(time.time()))
+    store.uninstall(INSTALLATION, requested_at_ms=int(time.time() * 1000) + 5000, now=int(time.time()))
     # warm invocation: served from memory, no table read needed
     assert service.access_token(INSTALLATION) == tokens.access_token.get_secret_value()
     assert sandbox.calls["token:refresh_token"] == 0
@@ -185,7 +185,7 @@ def test_unknown_and_uninstalled_installations(sandbox: BuyWithPrimeSandbox, sto
     with pytest.raises(InstallationNotFoundError):
         _service(sandbox).access_token("amzn1.bwp.installation.never")
     _install(sandbox, store)
-    store.uninstall(INSTALLATION, requested_at=int(time.time()) + 1, now=int(time.time()))
+    store.uninstall(INSTALLATION, requested_at_ms=int(time.time() * 1000) + 1000, now=int(time.time()))
     with pytest.raises(InstallationNotFoundError):
         _service(sandbox).access_token(INSTALLATION)
 

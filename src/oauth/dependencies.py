@@ -1,4 +1,5 @@
-"""The OAuth function's collaborators: the shared ones plus OAuth states and the verifier."""
+"""The OAuth function's collaborators: the shared ones plus OAuth states, uninstall tokens seen and
+the verifier."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from shared.wiring import SharedDependencies
 if TYPE_CHECKING:
     from oauth.verification import RequestVerifier
     from shared.store.oauth_states import OAuthStateStore
+    from shared.store.uninstall_tokens import UninstallTokenStore
 
 
 class Dependencies(SharedDependencies):
@@ -20,7 +22,18 @@ class Dependencies(SharedDependencies):
         return OAuthStateStore(self.dynamodb, self.settings.table_name)
 
     @cached_property
+    def uninstall_tokens(self) -> UninstallTokenStore:
+        from shared.store.uninstall_tokens import UninstallTokenStore
+
+        return UninstallTokenStore(self.dynamodb, self.settings.table_name)
+
+    @cached_property
     def verifier(self) -> RequestVerifier:
         from oauth.verification import RequestVerifier
 
-        return RequestVerifier(self.settings.bwp_verification_public_key)
+        settings = self.settings
+        return RequestVerifier(
+            settings.bwp_verification_public_key,
+            max_age_seconds=settings.max_verification_token_age_seconds,
+            require_times=settings.require_verification_token_times,
+        )

@@ -5,19 +5,23 @@ Every refusal is raised as `Refusal` before any write, so a refused request has 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from oauth import pkce
 from oauth.refusal import Refusal
-from shared.models import ClientCredentials, Installation, PendingAuthorization
+from shared.models import ClientCredentials, Installation, InstallationStatus, PendingAuthorization
+from shared.store.installations import UninstallOutcome
 
 if TYPE_CHECKING:
     from shared.budget import Deadline
     from shared.buy_with_prime import BuyWithPrimeClient
-    from shared.store.installations import InstallationStore, UninstallOutcome
+    from shared.store.installations import InstallationStore
     from shared.store.oauth_states import OAuthStateStore
+    from shared.store.uninstall_tokens import UninstallTokenStore
 
 # __Host- cookies must be Secure, Path=/ and host-only: no other subdomain can set or read it.
 BINDING_COOKIE = "__Host-bwp-oauth"
@@ -100,19 +104,46 @@ def install(
     install_url: str,
     now: int,
     deadline: Deadline | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> None:
-    """Exchange the code with the flow's verifier and store the installation's tokens."""
+    """Exchange the code with the flow's verifier and store the installation's tokens, stamped
+    with the time they are stored (in ms: an uninstall is ordered strictly against it)."""
     tokens = client.exchange_code(
         credentials, code=code, code_verifier=pending.code_verifier, redirect_uri=install_url, deadline=deadline
     )
-    installations.save_installation(installation_id, tokens, now)
+    installations.save_installation(installation_id, tokens, max(now, clock()))
 
 
 def uninstall(
-    *, installations: InstallationStore, installation_id: str, requested_at: int, now: int
-) -> UninstallOutcome:
-    """Forget the tokens; needs no live token, is idempotent and spares a newer re-installation."""
-    return installations.uninstall(installation_id, requested_at=requested_at, now=now)
+    *,
+    installations: InstallationStore,
+    uninstall_tokens: UninstallTokenStore,
+    installation_id: str,
+    token_digest: str,
+    issued_at: int | None,
+    expires_at: int | None,
+    now_ms: int,
+) -> tuple[UninstallOutcome, bool]:
+    """Forget the tokens; needs no live token, is idempotent and spares a newer re-installation.
+
+    The verification token is single-use: its first sighting is remembered, and a repeat re-applies
+    the same conditional uninstall (same cut-off), whatever its claims. The cut-off is the latest
+    the request can have been issued: when it was first seen, or the end of its `iat` second
+    (already capped at now) if that is earlier. An installation stored after the cut-off, to the
+    millisecond, is never removed: a re-install, even in the same second, follows the uninstall
+    call's first arrival (Buy with Prime sends it when the merchant uninstalls; a re-install needs
+    the consent page), so a replay can never reach it.
+    Nothing is written for an installation that does not exist or is already uninstalled.
+    Returns the outcome and whether the token had been seen before.
+    """
+    current = installations.get(installation_id)
+    if current is None:
+        return UninstallOutcome.NOT_FOUND, False
+    if current.status is InstallationStatus.UNINSTALLED:
+        return UninstallOutcome.ALREADY_UNINSTALLED, False
+    first_seen_ms, repeat = uninstall_tokens.first_seen(token_digest, installation_id, now_ms, expires_at)
+    cut_off_ms = first_seen_ms if issued_at is None else min(first_seen_ms, issued_at * 1000 + 999)
+    return installations.uninstall(installation_id, requested_at_ms=cut_off_ms, now=now_ms // 1000), repeat
 
 
 def find_installation(*, installations: InstallationStore, installation_id: str) -> Installation:

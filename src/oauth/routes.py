@@ -12,6 +12,7 @@ from oauth.refusal import Refusal
 from shared.observability import count, logger
 
 if TYPE_CHECKING:
+    from oauth.verification import VerifiedRequest
     from shared.budget import Deadline
     from shared.models import Installation
 
@@ -21,7 +22,7 @@ def base_url(request: HttpRequest, deps: Dependencies) -> str:
     return deps.settings.public_base_url or f"https://{request.domain_name}"
 
 
-def _verified_installation(request: HttpRequest, deps: Dependencies) -> tuple[str, int | None]:
+def _verified(request: HttpRequest, deps: Dependencies) -> VerifiedRequest:
     from oauth.verification import VerificationError
 
     try:
@@ -32,7 +33,14 @@ def _verified_installation(request: HttpRequest, deps: Dependencies) -> tuple[st
             status, error.reason, "This request could not be verified as coming from Buy with Prime."
         ) from None
     logger.append_keys(installation_id=verified.installation_id)
-    return verified.installation_id, verified.issued_at
+    if verified.without_times:  # accepted (RequireVerificationTokenTimes is false): counted
+        count("VerificationTokenWithoutTimes")
+        logger.warning("verification token without exp or iat accepted")
+    return verified
+
+
+def _verified_installation(request: HttpRequest, deps: Dependencies) -> str:
+    return _verified(request, deps).installation_id
 
 
 def launch(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
@@ -50,7 +58,7 @@ def launch(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict
 
 
 def install(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
-    installation_id, _ = _verified_installation(request, deps)
+    installation_id = _verified_installation(request, deps)
     code = request.query.get("code")
     if not code:
         raise Refusal(400, "missing_code", "The request has no authorization code. Start again from Launch.")
@@ -82,7 +90,7 @@ def install(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dic
 
 
 def settings(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
-    installation_id, _ = _verified_installation(request, deps)
+    installation_id = _verified_installation(request, deps)
     installation = flow.find_installation(installations=deps.installations, installation_id=installation_id)
     health = _access_health(installation, deps, deadline)
     return pages.settings(installation, health, f"{base_url(request, deps)}/launch")
@@ -130,12 +138,17 @@ def _check_with_the_api(installation_id: str, token: str, deps: Dependencies, de
 
 
 def uninstall(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
-    installation_id, issued_at = _verified_installation(request, deps)
-    now = int(time.time())
-    outcome = flow.uninstall(
-        installations=deps.installations, installation_id=installation_id, requested_at=issued_at or now, now=now
+    verified = _verified(request, deps)
+    outcome, repeat = flow.uninstall(
+        installations=deps.installations,
+        uninstall_tokens=deps.uninstall_tokens,
+        installation_id=verified.installation_id,
+        token_digest=verified.token_digest,
+        issued_at=verified.issued_at,
+        expires_at=verified.expires_at,
+        now_ms=int(time.time() * 1000),
     )
-    deps.tokens.forget(installation_id)
-    count("Uninstalls")
-    logger.info("uninstall processed", extra={"outcome": outcome.value})
+    deps.tokens.forget(verified.installation_id)
+    count("UninstallTokenRepeated" if repeat else "Uninstalls")
+    logger.info("uninstall processed", extra={"outcome": outcome.value, "repeat": repeat})
     return json_response(200, {"status": outcome.value})

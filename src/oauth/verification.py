@@ -36,7 +36,10 @@ class VerificationError(Exception):
 @dataclass(frozen=True)
 class VerifiedRequest:
     installation_id: str
-    issued_at: int | None
+    issued_at: int | None  # `iat`, never later than the time of verification (a future `iat` counts as now)
+    expires_at: int | None  # `exp`
+    token_digest: str  # SHA-256 of the token: what a single-use check remembers, never the token
+    without_times: bool  # `exp` or `iat` missing: counted, and refused where configured
 
 
 def received_url(base_url: str, raw_path: str, raw_query: str) -> str:
@@ -60,8 +63,17 @@ def token_of(request: HttpRequest) -> str | None:
 
 
 class RequestVerifier:
+    """`max_age_seconds`: how old (by `iat`, plus the leeway) a token may be; 0 = no limit.
+    `require_times`: refuse tokens without `exp` or `iat` (Buy with Prime does not document them)."""
+
     def __init__(
-        self, public_key_pem: str, *, leeway_seconds: int = 60, clock: Callable[[], float] = time.time
+        self,
+        public_key_pem: str,
+        *,
+        leeway_seconds: int = 60,
+        max_age_seconds: int = 300,
+        require_times: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         try:
             key = load_pem_public_key(public_key_pem.encode("ascii"))
@@ -71,6 +83,8 @@ class RequestVerifier:
             raise ConfigurationError("BWP_VERIFICATION_PUBLIC_KEY: must be an EC P-256 public key")
         self._key = key
         self._leeway = leeway_seconds
+        self._max_age = max_age_seconds
+        self._require_times = require_times
         self._clock = clock
 
     def verify(self, request: HttpRequest, base_url: str) -> VerifiedRequest:
@@ -83,7 +97,8 @@ class RequestVerifier:
                 self._key,
                 algorithms=ALGORITHMS,
                 leeway=self._leeway,
-                options={"verify_aud": False, "verify_iss": False},
+                # `iat` is checked below: a future one counts as now rather than being refused
+                options={"verify_aud": False, "verify_iss": False, "verify_iat": False},
             )
         except jwt.ExpiredSignatureError:
             raise VerificationError("expired_token") from None
@@ -100,8 +115,29 @@ class RequestVerifier:
         url = received_url(base_url, request.raw_path, request.raw_query)
         if not hmac.compare_digest(request_hash(url, request.body), expected_hash.lower()):
             raise VerificationError("request_hash_mismatch")
-        issued_at = claims.get("iat")
+        issued_at, expires_at = _time_claim(claims, "iat"), _time_claim(claims, "exp")
+        without_times = issued_at is None or expires_at is None
+        if without_times and self._require_times:
+            raise VerificationError("token_without_times")
+        now = int(self._clock())
+        if issued_at is not None:
+            issued_at = min(issued_at, now)
+            if self._max_age and now - issued_at > self._max_age + self._leeway:
+                raise VerificationError("token_too_old")
         return VerifiedRequest(
             installation_id=installation_id,
-            issued_at=int(issued_at) if isinstance(issued_at, int | float) else None,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            token_digest=hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
+            without_times=without_times,
         )
+
+
+def _time_claim(claims: dict[str, object], name: str) -> int | None:
+    """A NumericDate claim as whole seconds; absent -> None, malformed -> refused."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= 1e11:  # NaN fails too
+        raise VerificationError("invalid_token")
+    return int(value)

@@ -25,6 +25,8 @@ ENVIRONMENT_VARIABLES = {
     "event_record_retention_days": "EVENT_RECORD_RETENTION_DAYS",
     "hydration_max_workers": "HYDRATION_MAX_WORKERS",
     "idle_refresh_hours": "IDLE_REFRESH_HOURS",
+    "max_verification_token_age_seconds": "MAX_VERIFICATION_TOKEN_AGE_SECONDS",
+    "require_verification_token_times": "REQUIRE_VERIFICATION_TOKEN_TIMES",
 }
 
 DEFAULT_AUTHORIZE_URL = "https://console.buywithprime.amazon.com/marketplace/authorize"
@@ -81,6 +83,8 @@ class Settings(BaseModel):
     event_record_retention_days: int = Field(default=90, ge=1, le=3650)
     hydration_max_workers: int = Field(default=10, ge=1, le=32)
     idle_refresh_hours: int = Field(default=24, ge=1, le=720)
+    max_verification_token_age_seconds: int = Field(default=300, ge=0, le=86400)  # 0: no limit
+    require_verification_token_times: bool = False
 
     @field_validator("bwp_authorize_url", "bwp_token_url", "bwp_graphql_url", "post_install_redirect_url")
     @classmethod

@@ -285,7 +285,7 @@ def test_case_5_a_reinstall_is_never_served_the_previous_installations_cached_to
     assert before is not None
     assert warm.tokens.access_token(INSTALLATION, generation=before.generation) == first.access_token.get_secret_value()
     store = InstallationStore(dynamodb, TABLE_NAME)
-    store.uninstall(INSTALLATION, requested_at=int(time.time()) + 1, now=int(time.time()))
+    store.uninstall(INSTALLATION, requested_at_ms=int(time.time() * 1000) + 1000, now=int(time.time()))
     second = TokenSet.model_validate(sandbox.issue_tokens(INSTALLATION))
     store.save_installation(INSTALLATION, second, int(time.time()) + 2)  # the re-install
     after = store.get(INSTALLATION)

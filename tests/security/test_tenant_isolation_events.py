@@ -117,8 +117,8 @@ def test_a_re_installation_moves_the_link_of_an_uninstalled_installation(events:
     """The legitimate re-point: the store re-installed the app and got a new installation ID."""
     old, new = "amzn1.bwp.installation.events-old", "amzn1.bwp.installation.events-new"
     events.install(old, BP_A)
-    now = int(time.time())
-    InstallationStore(events.lambda_deps.dynamodb, events.table).uninstall(old, requested_at=now, now=now)
+    store = InstallationStore(events.lambda_deps.dynamodb, events.table)
+    store.uninstall(old, requested_at_ms=int(time.time() * 1000) + 1, now=int(time.time()))
     events.install(new)
     assert events.handle(_legacy(events, BP_A, "o-reinstalled", new))[0] == {"batchItemFailures": []}
     assert _link(events, BP_A) == new

@@ -187,11 +187,13 @@ class InstallationStore:
             },
         )
 
-    def uninstall(self, installation_id: str, requested_at: int, now: int) -> UninstallOutcome:
-        """Forget the tokens of an installation made no later than the uninstall request.
+    def uninstall(self, installation_id: str, requested_at_ms: int, now: int) -> UninstallOutcome:
+        """Forget the tokens of an installation made strictly before the uninstall request.
 
-        A re-installation stored after the request was issued is left untouched, so a late or
-        repeated uninstall call can never remove a newer installation's tokens.
+        `requested_at_ms` is the latest the request can have been issued (oauth.flow.uninstall). A
+        re-installation stored after that, even in the same second, is left untouched, so a late or
+        repeated uninstall can never remove a newer installation's tokens. Items written before
+        `installed_at_ms` existed are compared by `installed_at` (seconds, strictly earlier).
         """
         done = self._conditional_update(
             installation_id,
@@ -200,12 +202,16 @@ class InstallationStore:
                 " REMOVE access_token, refresh_token, access_token_expires_at, lease_owner, lease_expires_at,"
                 " reauthorization_reason, #shard, #hour"
             ),
-            condition="attribute_exists(pk) AND installed_at <= :requested AND #status <> :uninstalled",
+            condition=(
+                "#status <> :uninstalled AND (installed_at_ms < :requested_ms"
+                " OR (attribute_not_exists(installed_at_ms) AND installed_at < :requested_s))"
+            ),
             values={
                 ":uninstalled": s(InstallationStatus.UNINSTALLED.value),
                 ":now": n(now),
                 ":expires": n(now + UNINSTALLED_RETENTION_SECONDS),
-                ":requested": n(requested_at),
+                ":requested_ms": n(requested_at_ms),
+                ":requested_s": n(-(-requested_at_ms // 1000)),
             },
             names={"#ttl": TTL_ATTRIBUTE, **_SWEEP_NAMES},
         )

@@ -12,6 +12,8 @@ INSTALLATION_PREFIX = "INSTALLATION#"
 INSTALLATION_SK = "INSTALLATION"
 RESCUED_TOKENS_PREFIX = "RESCUED_TOKENS#"
 RESCUED_TOKENS_SK = "RESCUED_TOKENS"
+UNINSTALL_TOKEN_PREFIX = "UNINSTALL_TOKEN#"  # noqa: S105 - a key prefix
+UNINSTALL_TOKEN_SK = "UNINSTALL_TOKEN"  # noqa: S105 - a key name
 OAUTH_STATE_PREFIX = "OAUTH_STATE#"
 OAUTH_STATE_SK = "OAUTH_STATE"
 EVENT_PREFIX = "EVENT#"
@@ -41,6 +43,10 @@ def installation_key(installation_id: str) -> Item:
 def rescued_tokens_key(installation_id: str) -> Item:
     """Another partition than the installation's: a pair parked here survives that item's throttling."""
     return {PK: {"S": RESCUED_TOKENS_PREFIX + installation_id}, SK: {"S": RESCUED_TOKENS_SK}}
+
+
+def uninstall_token_key(token_digest: str) -> Item:
+    return {PK: {"S": UNINSTALL_TOKEN_PREFIX + token_digest}, SK: {"S": UNINSTALL_TOKEN_SK}}
 
 
 def oauth_state_key(state: str) -> Item:
