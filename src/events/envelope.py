@@ -81,6 +81,16 @@ class PartnerEvent(BaseModel):
     ids: ResourceIds
     data: dict[str, Any]
 
+    @property
+    def scoped_idempotency_key(self) -> str | None:
+        """The idempotency key within its tenant: two installations' events never collide. The scope
+        is known from the event alone (no lookup): its installation, else its business product
+        (which belongs to one installation)."""
+        if not self.idempotency_key:
+            return None
+        scope = self.installation_id or self.ids.business_product_id or "-"
+        return f"{scope}#{self.idempotency_key}"
+
 
 def parse_event(body: str) -> PartnerEvent:
     """Parse one message body; raise MalformedEventError (never anything else) when it is not one."""
@@ -100,6 +110,9 @@ def parse_event(body: str) -> PartnerEvent:
     detail = envelope.detail
     received_type = detail.event_descriptor or envelope.detail_type
     paths = tuple(envelope.resources or detail.resources or ())
+    ids = parse_resources(list(paths))
+    if not ids.order_id and (order_id := _carried_order_id(detail)):
+        ids = ids.model_copy(update={"order_id": order_id})
     return PartnerEvent(
         event_id=detail.event_id or envelope.id,
         idempotency_key=detail.idempotency_key,
@@ -110,9 +123,22 @@ def parse_event(body: str) -> PartnerEvent:
         time=detail.event_time or envelope.time,
         installation_id=(detail.context_keys.installation_id if detail.context_keys else None) or None,
         resource_paths=paths,
-        ids=parse_resources(list(paths)),
+        ids=ids,
         data=detail.data or {},
     )
+
+
+def _carried_order_id(detail: _Detail) -> str | None:
+    """An order ID the event carries outside `resources`: `detail.orderIdentifier.orderId` (the
+    legacy partner format of Amazon's samples) or `detail.data.order.id` / `detail.data.orderId`."""
+    extra = detail.model_extra or {}
+    data = detail.data or {}
+    order = data.get("order")
+    for holder, name in ((extra.get("orderIdentifier"), "orderId"), (order, "id"), (data, "orderId")):
+        value = holder.get(name) if isinstance(holder, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def _format(detail: Any) -> Format:

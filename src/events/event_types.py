@@ -1,5 +1,6 @@
-"""Buy with Prime event types: canonical names, the deprecated aliases still accepted, and which
-types are about an order (and so hydrated with an order query)."""
+"""Buy with Prime event types: canonical names, the deprecated aliases still accepted, and the names
+of the legacy partner format Amazon's own samples use. Hydration does not key on these lists: an
+event is hydrated whenever it carries what a hydrator wants (an order ID: events/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ ORDER_LINKED = frozenset(
         "RETURN_PACKAGE_DELIVERY_FAILED",
     }
 )
+
+# The legacy partner format (amzn/buy-with-prime-saas-integration's samples): kept as received,
+# their meaning is not documented to match a current name exactly.
+LEGACY_NAMES = frozenset({"ORDER_PLACED", "ORDER_UPDATED", "REFUND_SUCCESS"})
 
 OTHER_KNOWN = frozenset(
     {
@@ -59,4 +64,4 @@ def is_order_linked(event_type: str) -> bool:
 
 
 def is_known(event_type: str) -> bool:
-    return event_type in ORDER_LINKED or event_type in OTHER_KNOWN
+    return event_type in ORDER_LINKED or event_type in OTHER_KNOWN or event_type in LEGACY_NAMES

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 from events import queries
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
-from events.event_types import is_order_linked
 from shared.budget import Deadline
 from shared.observability import count, logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Outcome
@@ -160,7 +159,7 @@ class EventPipeline:
         known = {e.installation_id for e in events if e.installation_id} | {cached[bp] for bp in products & set(cached)}
         lookup = self._store.lookup(
             [e.event_id for e in events] + [f"sqs:{w.message.message_id}" for w in work if not w.event],
-            [e.idempotency_key for e in events if e.idempotency_key],
+            [key for e in events if (key := e.scoped_idempotency_key)],
             products - set(cached),
             known,
         )
@@ -229,14 +228,11 @@ class EventPipeline:
     def _is_duplicate(self, item: _Work, lookup: Lookup, seen: set[str]) -> bool:
         event = item.event
         keys = [event.event_id] if event else [f"sqs:{item.message.message_id}"]
-        if event and event.idempotency_key:
-            keys.append(f"key:{event.idempotency_key}")
+        scoped = event.scoped_idempotency_key if event else None
+        if scoped:
+            keys.append(f"key:{scoped}")
         duplicate = any(k in seen for k in keys) or keys[0] in lookup.processed_events
-        if (
-            event
-            and event.idempotency_key
-            and lookup.key_owner.get(event.idempotency_key) not in (None, event.event_id)
-        ):
+        if event and scoped and lookup.key_owner.get(scoped) not in (None, event.event_id):
             duplicate = True
         seen.update(keys)
         return duplicate
@@ -271,8 +267,9 @@ class EventPipeline:
 
     @staticmethod
     def _wants_order(item: _Work) -> bool:
+        """Hydrated by what the event carries, whatever its type is called: an order ID."""
         event = item.event
-        return bool(event and is_order_linked(event.event_type) and event.ids.order_id)
+        return bool(event and event.ids.order_id)
 
     def _needs_api(self, item: _Work) -> bool:
         return self._wants_order(item) or item.installation_id not in self._known_stores
@@ -384,7 +381,7 @@ class EventPipeline:
             installation_id=item.installation_id,
             business_product_id=event.ids.business_product_id if event else None,
             resource_paths=event.resource_paths if event else (),
-            idempotency_key=event.idempotency_key if event and outcome is Outcome.PROCESSED else None,
+            idempotency_key=event.scoped_idempotency_key if event and outcome is Outcome.PROCESSED else None,
             reason=reason,
             raw=item.message.body[:MAX_RAW_CHARS] if keep_raw else None,
         )
