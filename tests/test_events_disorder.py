@@ -77,3 +77,66 @@ def test_idempotency_keys_are_scoped_by_tenant(events: EventsDriver) -> None:
     retry = events.order_event(BP_A, "322-KEYA-000001", idempotency_key="same-key")
     events.handle(retry, deps=events.new_lambda())
     assert events.event_record(parse_event(events.body(retry)).event_id) is None
+
+
+def _thin(business_product_id: str, order_id: str, **kw: Any) -> dict[str, Any]:
+    return EventsDriver.order_event(business_product_id, order_id, **kw)
+
+
+def _changed(event: dict[str, Any], *, detail: dict[str, Any] | None = None, **envelope: Any) -> dict[str, Any]:
+    """The event with envelope fields replaced and detail fields replaced (None: removed)."""
+    changed = {**event, **envelope, "detail": dict(event["detail"])}
+    for name, value in (detail or {}).items():
+        if value is None:
+            changed["detail"].pop(name, None)
+        else:
+            changed["detail"][name] = value
+    return changed
+
+
+OVERSIZED = {
+    "order-id-1.5KB": lambda: _thin(BP_A, "322-" + "O" * 1500),
+    "event-id-512-chars-of-4-bytes": lambda: _changed(
+        _thin(BP_A, "322-EVID-000001"), detail={"eventId": "\U0001f600" * 512}
+    ),
+    "event-time-over-1KB": lambda: _changed(
+        _thin(BP_A, "322-TIME-000001"), detail={"eventTime": "2026-12-01T10:00:00Z" + "9" * 1100}
+    ),
+    "business-product-over-2KB": lambda: _thin("amzn1.bp." + "b" * 2100, "322-BPID-000001"),
+    "resources-over-100KB": lambda: _changed(
+        _thin(BP_A, "322-RSRC-000001"),
+        resources=[f"businessProduct/{BP_A}/order/322-RSRC-000001/x/{'r' * 1000}-{i}" for i in range(120)],
+    ),
+    "lone-surrogate-in-event-id": lambda: _changed(_thin(BP_A, "322-SURR-000001"), detail={"eventId": "evt-\ud800"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OVERSIZED))
+def test_a_field_over_dynamodb_limits_is_recorded_failed_and_the_rest_goes_on(events: EventsDriver, name: str) -> None:
+    # given a batch of 9 ordinary events and one whose field cannot be written as it is
+    events.install(A, BP_A)
+    bad = OVERSIZED[name]()
+    good = [_thin(BP_A, f"322-GOOD-{i:06d}") for i in range(9)]
+    # when the batch is handled
+    answer, message_ids = events.handle(*good[:5], bad, *good[5:])
+    # then nothing goes back to the queue: the bad one is recorded as failed, the others processed
+    assert answer == {"batchItemFailures": []}
+    bad_record = events.event_record(f"sqs:{message_ids[5]}")
+    assert bad_record is not None
+    assert (bad_record["outcome"], bad_record["reason"]) == ("failed", "schema_violation")
+    assert 0 < len(bad_record["raw"].encode()) <= 200_000
+    for event in good:
+        record = events.event_record(parse_event(events.body(event)).event_id)
+        assert record is not None and record["outcome"] == "processed"
+
+
+def test_a_body_far_over_400KB_is_kept_bounded(events: EventsDriver) -> None:
+    events.install(A, BP_A)
+    event = _thin(BP_A, "322-HUGE-000001", event_type="SOMETHING_NEW")
+    event["resources"] = [f"businessProduct/{BP_A}"]  # no order: stored as received, raw kept
+    event["detail"]["data"] = {"blob": "\u00e9" * 400_000}  # 800 KB of UTF-8
+    answer, _ = events.handle(event)
+    assert answer == {"batchItemFailures": []}
+    record = events.event_record(parse_event(events.body(event)).event_id)
+    assert record is not None and record["outcome"] == "processed"
+    assert len(record["raw"].encode()) <= 200_000

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from events import queries
+from events import limits, queries
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
 from shared.budget import Deadline
 from shared.observability import count, logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Outcome
 
-MAX_RAW_CHARS = 300_000  # a DynamoDB item holds 400 KB; a hostile body must not make the write fail
 LINK_CACHE_SECONDS = 300
 
 
@@ -146,9 +145,15 @@ class EventPipeline:
     def _parse(self, message: Message) -> _Work:
         work = _Work(message)
         try:
-            work.event = parse_event(message.body)
+            event = parse_event(message.body)
         except MalformedEventError as error:
             work.notes["malformed"] = error.reason
+            return work
+        if problem := limits.problem(event):  # would fail every write: recorded, never retried
+            logger.warning("event exceeds DynamoDB's limits; recorded as failed", extra={"problem": problem})
+            work.notes["malformed"] = "schema_violation"
+            return work
+        work.event = event
         return work
 
     def _deduplicate_and_route(self, work: list[_Work]) -> list[_Work]:
@@ -383,7 +388,7 @@ class EventPipeline:
             resource_paths=event.resource_paths if event else (),
             idempotency_key=event.scoped_idempotency_key if event and outcome is Outcome.PROCESSED else None,
             reason=reason,
-            raw=item.message.body[:MAX_RAW_CHARS] if keep_raw else None,
+            raw=limits.bounded(item.message.body) if keep_raw else None,
         )
         try:
             recorded = self._store.record(
@@ -393,9 +398,22 @@ class EventPipeline:
                 previous_attention=item.previous_attention,
             )
         except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
+            if _error_code(error) == "ValidationException" and item.event is not None:
+                # a limit limits.problem does not know: keep the event as failed, never retry it
+                logger.warning("event record refused by DynamoDB; recording it as failed")
+                item.event, item.snapshot, item.learned_link = None, None, None
+                item.notes["malformed"] = "schema_violation"
+                item.notes.pop("outcome", None)
+                self._record(item)
+                return
             item.finish(Verdict.RETRY, f"store: {type(error).__name__}")
             return
         item.finish(Verdict(outcome.value) if recorded else Verdict.DUPLICATE, reason)
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code") or "")
 
 
 def _mark(items: Iterable[_Work], outcome: tuple[Outcome, str]) -> None:
