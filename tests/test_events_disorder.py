@@ -140,3 +140,39 @@ def test_a_body_far_over_400KB_is_kept_bounded(events: EventsDriver) -> None:
     record = events.event_record(parse_event(events.body(event)).event_id)
     assert record is not None and record["outcome"] == "processed"
     assert len(record["raw"].encode()) <= 200_000
+
+
+def _order(order_id: str, updated_at: str, state: str) -> dict[str, Any]:
+    return {"id": order_id, "updatedAt": updated_at, "lineItems": [{"id": "li-1", "state": state}]}
+
+
+def test_an_older_order_answer_never_replaces_a_newer_snapshot(events: EventsDriver) -> None:
+    events.install(A, BP_A)
+    order_id = "322-VERS-000001"
+    # given the order's newer state is stored
+    events.sandbox.put_order(A, order_id, _order(order_id, "2026-12-01T10:05:00Z", "SHIPPED"))
+    events.handle(_thin(BP_A, order_id))
+    # when a later fetch (a slow answer, another container) returns an older state of the order
+    events.sandbox.put_order(A, order_id, _order(order_id, "2026-12-01T10:00:00.500Z", "PENDING"))
+    answer, _ = events.handle(_thin(BP_A, order_id), deps=events.new_lambda())
+    # then the event is processed, and the snapshot keeps the newer state
+    assert answer == {"batchItemFailures": []}
+    snapshot = events.snapshot(A, order_id)
+    assert snapshot is not None and snapshot["lineItems"][0]["state"] == "SHIPPED"
+    # and a genuinely newer state replaces it
+    events.sandbox.put_order(A, order_id, _order(order_id, "2026-12-01T10:06:00+00:00", "DELIVERED"))
+    events.handle(_thin(BP_A, order_id), deps=events.new_lambda())
+    snapshot = events.snapshot(A, order_id)
+    assert snapshot is not None and snapshot["lineItems"][0]["state"] == "DELIVERED"
+
+
+def test_the_same_version_fetched_later_wins_the_tie(events: EventsDriver) -> None:
+    events.install(A, BP_A)
+    order_id = "322-TIE0-000001"
+    events.sandbox.put_order(A, order_id, _order(order_id, "2026-12-01T10:05:00Z", "SHIPPED"))
+    events.handle(_thin(BP_A, order_id))
+    later = {**_order(order_id, "2026-12-01T10:05:00Z", "SHIPPED"), "totalPrice": {"amount": 2, "currencyCode": "USD"}}
+    events.sandbox.put_order(A, order_id, later)
+    events.handle(_thin(BP_A, order_id), deps=events.new_lambda())
+    snapshot = events.snapshot(A, order_id)
+    assert snapshot is not None and snapshot["totalPrice"] == {"amount": 2, "currencyCode": "USD"}

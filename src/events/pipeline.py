@@ -308,7 +308,7 @@ class EventPipeline:
                 first = items[0].event
                 assert first is not None
                 items[0].snapshot = OrderSnapshot(
-                    installation_id, order_id, order, int(time.time() * 1000), first.event_id
+                    installation_id, order_id, order, int(time.time() * 1000), first.event_id, server_version(order)
                 )
             elif outcome == "retry":
                 for item in items:
@@ -409,6 +409,20 @@ class EventPipeline:
             item.finish(Verdict.RETRY, f"store: {type(error).__name__}")
             return
         item.finish(Verdict(outcome.value) if recorded else Verdict.DUPLICATE, reason)
+
+
+def server_version(order: dict[str, Any]) -> int:
+    """The order's `updatedAt` in epoch ms (the server's version of it); 0 when absent or unreadable."""
+    from datetime import UTC, datetime
+
+    value = order.get("updatedAt")
+    if not isinstance(value, str):
+        return 0
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return 0
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def _error_code(error: Exception) -> str:

@@ -47,6 +47,17 @@ class Outcome(StrEnum):
     NEEDS_REAUTHORIZATION = "needs_reauthorization"
 
 
+class Part(StrEnum):
+    """The writes of one event's record, by what each protects."""
+
+    EVENT = "event"  # the event record: processed at most once (de-duplication)
+    IDEMPOTENCY_KEY = "idempotency_key"  # a producer's retry with a new event ID is a duplicate
+    SNAPSHOT = "snapshot"  # the latest server version of the order
+    LINK = "link"  # which installation a business product belongs to
+    ATTENTION = "attention"  # an operator sees (and can replay) what did not end processed
+    STALE_ATTENTION = "stale_attention"  # an earlier delivery's attention item, now resolved
+
+
 ATTENTION_OUTCOMES = frozenset({Outcome.UNROUTABLE, Outcome.FAILED, Outcome.NEEDS_REAUTHORIZATION})
 
 
@@ -77,11 +88,15 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class OrderSnapshot:
+    """`version_ms`: the server's own version of the order (its `updatedAt`), 0 when unknown; the
+    fetch time only breaks ties. An older answer, however late it arrives, never replaces a newer."""
+
     installation_id: str
     order_id: str
     order: dict[str, Any]
     fetched_at_ms: int
     event_id: str
+    version_ms: int = 0
 
 
 @dataclass
@@ -209,17 +224,15 @@ class EventStore:
         it is removed in the same request when this delivery ends differently.
         """
         while True:
-            writes = self._writes(record, snapshot, learned_link, previous_attention)
+            parts = self._writes(record, snapshot, learned_link, previous_attention)
             try:
-                self._write(writes)
+                self._write([write for _, write in parts])
                 return True
             except Exception as error:
-                reasons = _cancellation_codes(error)
-                if is_conditional_check_failure(error) or (reasons and reasons[0] == "ConditionalCheckFailed"):
-                    return False  # the event record's own condition: processed before
-                if record.idempotency_key and len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                    return False  # another event with the same idempotency key was processed
-                if snapshot is not None and "ConditionalCheckFailed" in reasons:
+                failed = _failed_parts(error, [name for name, _ in parts])
+                if Part.EVENT in failed or Part.IDEMPOTENCY_KEY in failed:
+                    return False  # processed before, or another event with this key was: a duplicate
+                if Part.SNAPSHOT in failed:
                     snapshot = None  # a newer snapshot of this order is stored already: keep it
                     continue
                 raise
@@ -247,63 +260,55 @@ class EventStore:
         snapshot: OrderSnapshot | None,
         learned_link: str | None,
         previous_attention: tuple[str, str] | None,
-    ) -> list[dict[str, Any]]:
-        writes: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": _event_item(record),
-                    "ConditionExpression": "attribute_not_exists(pk) OR outcome <> :processed",
-                    "ExpressionAttributeValues": {":processed": s(Outcome.PROCESSED.value)},
-                }
-            }
+    ) -> list[tuple[Part, dict[str, Any]]]:
+        """The writes of one event, each named: a cancelled transaction is read by part, not by
+        position, so reordering or adding writes cannot change what a failed condition means."""
+        table = self._table
+        writes: list[tuple[Part, dict[str, Any]]] = [
+            (
+                Part.EVENT,
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": _event_item(record),
+                        "ConditionExpression": "attribute_not_exists(pk) OR outcome <> :processed",
+                        "ExpressionAttributeValues": {":processed": s(Outcome.PROCESSED.value)},
+                    }
+                },
+            )
         ]
         if record.idempotency_key:
+            key_item: Item = {
+                **key(EVENT_KEY_PREFIX + record.idempotency_key, EVENT_KEY_SK),
+                "event_id": s(record.event_id),
+                TTL_ATTRIBUTE: n(record.expires_at),
+            }
+            condition = "attribute_not_exists(pk) OR event_id = :id"
+            values = {":id": s(record.event_id)}
             writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **key(EVENT_KEY_PREFIX + record.idempotency_key, EVENT_KEY_SK),
-                            "event_id": s(record.event_id),
-                            TTL_ATTRIBUTE: n(record.expires_at),
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk) OR event_id = :id",
-                        "ExpressionAttributeValues": {":id": s(record.event_id)},
-                    }
-                }
+                (
+                    Part.IDEMPOTENCY_KEY,
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": key_item,
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                )
             )
         if snapshot is not None:
-            writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **key(INSTALLATION_PREFIX + snapshot.installation_id, ORDER_SK_PREFIX + snapshot.order_id),
-                            "order_id": s(snapshot.order_id),
-                            "order": s(json.dumps(snapshot.order, separators=(",", ":"), sort_keys=True)),
-                            "fetched_at": n(snapshot.fetched_at_ms),
-                            "event_id": s(snapshot.event_id),
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk) OR fetched_at <= :f",
-                        "ExpressionAttributeValues": {":f": n(snapshot.fetched_at_ms)},
-                    }
-                }
-            )
+            writes.append((Part.SNAPSHOT, {"Put": {"TableName": table, **_snapshot_put(snapshot)}}))
         if learned_link and record.business_product_id:
-            writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": _link_item(record.business_product_id, learned_link, f"event:{record.event_id}"),
-                    }
-                }
-            )
+            link = _link_item(record.business_product_id, learned_link, f"event:{record.event_id}")
+            writes.append((Part.LINK, {"Put": {"TableName": table, "Item": link}}))
         if record.outcome in ATTENTION_OUTCOMES:
-            writes.append({"Put": {"TableName": self._table, "Item": _attention_item(record)}})
+            writes.append((Part.ATTENTION, {"Put": {"TableName": table, "Item": _attention_item(record)}}))
         if previous_attention and previous_attention != (record.outcome.value, record.attention_sk):
             outcome, sort_key = previous_attention
-            writes.append({"Delete": {"TableName": self._table, "Key": key(ATTENTION_PREFIX + outcome, sort_key)}})
+            stale = key(ATTENTION_PREFIX + outcome, sort_key)
+            writes.append((Part.STALE_ATTENTION, {"Delete": {"TableName": table, "Key": stale}}))
         return writes
 
     def _write(self, writes: list[dict[str, Any]]) -> None:
@@ -397,8 +402,34 @@ def _link_item(business_product_id: str, installation_id: str, source: str) -> I
     }
 
 
-def _cancellation_codes(error: Exception) -> list[str]:
+def _snapshot_put(snapshot: OrderSnapshot) -> dict[str, Any]:
+    """A version-guarded put: stored only if no newer version of the order is (items from before
+    `version` existed count as version 0; the fetch time breaks a tie)."""
+    return {
+        "Item": {
+            **key(INSTALLATION_PREFIX + snapshot.installation_id, ORDER_SK_PREFIX + snapshot.order_id),
+            "order_id": s(snapshot.order_id),
+            "order": s(json.dumps(snapshot.order, separators=(",", ":"), sort_keys=True)),
+            "fetched_at": n(snapshot.fetched_at_ms),
+            "version": n(snapshot.version_ms),
+            "event_id": s(snapshot.event_id),
+        },
+        "ConditionExpression": (
+            "attribute_not_exists(pk) OR version < :v"
+            " OR ((version = :v OR attribute_not_exists(version)) AND fetched_at <= :f)"
+            " OR (attribute_not_exists(version) AND :v > :zero)"
+        ),
+        "ExpressionAttributeValues": {":f": n(snapshot.fetched_at_ms), ":v": n(snapshot.version_ms), ":zero": n(0)},
+    }
+
+
+def _failed_parts(error: Exception, parts: list[Part]) -> set[Part]:
+    """Which named parts' conditions failed: a lone put's own failure, or a cancelled transaction's
+    reasons mapped to the parts in the order they were sent."""
+    if is_conditional_check_failure(error):
+        return {parts[0]}
     response = getattr(error, "response", None) or {}
     if response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return []
-    return [str(reason.get("Code") or "None") for reason in response.get("CancellationReasons", [])]
+        return set()
+    reasons = [str(reason.get("Code") or "None") for reason in response.get("CancellationReasons", [])]
+    return {part for part, code in zip(parts, reasons, strict=False) if code == "ConditionalCheckFailed"}
