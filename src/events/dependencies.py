@@ -31,4 +31,5 @@ class Dependencies(SharedDependencies):
             api_version=settings.bwp_api_version,
             retention_days=settings.event_record_retention_days,
             max_workers=settings.hydration_max_workers,
+            budget=self.budget,
         )

@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
 from events import limits, queries
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
-from shared.budget import Deadline
+from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 from shared.observability import count, logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Outcome
 
@@ -113,6 +114,7 @@ class EventPipeline:
         api_version: str | None = None,
         retention_days: int = 90,
         max_workers: int = 10,
+        budget: TimeBudget = DEFAULT_BUDGET,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -121,6 +123,7 @@ class EventPipeline:
         self._order_query = queries.order_query(api_version)
         self._retention_seconds = retention_days * 86_400
         self._max_workers = max_workers
+        self._budget = budget
         self._clock = clock
         # business product -> (installation, cached until, source of the link)
         self._links: dict[str, tuple[str, float, str]] = {}
@@ -130,15 +133,27 @@ class EventPipeline:
         self._generations: dict[str, int] = {}
 
     def process(self, messages: list[Message], deadline: Deadline | None = None) -> list[Result]:
-        """Every message's verdict; token waits and API retries end by `deadline` (the Lambda's)."""
+        """Every message's verdict; token waits and API retries end by `deadline` (the Lambda's).
+
+        Finished work is written as it finishes: events that need no API call first, each order's
+        events as soon as its answer is in. A query starts only while one whole GraphQL attempt
+        plus the store reserve still fits; what does not goes back to the queue unstarted, so a
+        batch that runs out of time never throws away what it finished.
+        """
         self._deadline = deadline
         self._generations = {}
         work = [self._parse(message) for message in messages]
         live = self._deduplicate_and_route(work)
         with ThreadPoolExecutor(max_workers=max(1, min(self._max_workers, len(work)))) as pool:
             self._acquire_tokens(live, pool)
-            self._hydrate(live, pool)
-            list(pool.map(self._record, [w for w in work if w.result is None]))
+            orders = self._orders_to_fetch(live)
+            fetching = {id(item) for items in orders.values() for item in items}
+            jobs: list[Callable[[], None]] = [
+                partial(self._record, w) for w in work if w.result is None and id(w) not in fetching
+            ]
+            jobs += [self._order_job(key, items) for key, items in orders.items()]
+            jobs += self._store_jobs(live)
+            list(pool.map(lambda job: job(), jobs))
         return [w.result or Result(w.message.message_id, Verdict.RETRY, reason="unfinished") for w in work]
 
     # ------------------------------------------------------------------ steps
@@ -279,56 +294,87 @@ class EventPipeline:
     def _needs_api(self, item: _Work) -> bool:
         return self._wants_order(item) or item.installation_id not in self._known_stores
 
-    def _hydrate(self, live: list[_Work], pool: ThreadPoolExecutor) -> None:
-        ready = [w for w in live if w.token and w.result is None and "outcome" not in w.notes]
+    def _orders_to_fetch(self, live: list[_Work]) -> dict[tuple[str, str], list[_Work]]:
+        """One order query per (installation, order), for the events that have their token."""
         orders: dict[tuple[str, str], list[_Work]] = {}
-        for item in ready:
-            if self._wants_order(item) and item.event and item.event.ids.order_id and item.installation_id:
+        for item in live:
+            if item.token and item.result is None and "outcome" not in item.notes and self._wants_order(item):
+                assert item.event is not None and item.event.ids.order_id and item.installation_id
                 orders.setdefault((item.installation_id, item.event.ids.order_id), []).append(item)
-        stores = {w.installation_id: w.token for w in ready if w.installation_id not in self._known_stores}
-        jobs: list[Callable[[], None]] = [self._order_job(key, items) for key, items in orders.items()]
-        jobs += [
+        return orders
+
+    def _store_jobs(self, live: list[_Work]) -> list[Callable[[], None]]:
+        known = self._known_stores
+        stores = {w.installation_id: w.token for w in live if w.token and w.installation_id not in known}
+        return [
             self._store_job(installation, token) for installation, token in stores.items() if installation and token
         ]
-        list(pool.map(lambda job: job(), jobs))
+
+    def _query_deadline(self) -> Deadline | None:
+        """Queries end early enough to leave the store reserve for writing what they fetched."""
+        return None if self._deadline is None else self._deadline.less(self._budget.store_reserve_seconds)
+
+    def _fits_a_query(self) -> bool:
+        budget, deadline = self._budget, self._deadline
+        return deadline is None or deadline.fits(budget.graphql.attempt_seconds + budget.store_reserve_seconds)
 
     def _order_job(self, key: tuple[str, str], items: list[_Work]) -> Callable[[], None]:
         def run() -> None:
-            installation_id, order_id = key
-            started = time.perf_counter()
-            outcome = self._fetch(items[0].token or "", installation_id, self._order_query, {"orderId": order_id})
-            elapsed = (time.perf_counter() - started) * 1000
+            self._fetch_order(key, items)
             for item in items:
-                item.notes["hydration_ms"] = elapsed
-            if isinstance(outcome, dict):
-                order = outcome.get("order")
-                if order is None:
-                    _mark(items, (Outcome.FAILED, "resource_not_found"))
-                    return
-                first = items[0].event
-                assert first is not None
-                items[0].snapshot = OrderSnapshot(
-                    installation_id, order_id, order, int(time.time() * 1000), first.event_id, server_version(order)
-                )
-            elif outcome == "retry":
-                for item in items:
-                    item.finish(Verdict.RETRY, "graphql: transient")
-            elif outcome == "refresh_token_rejected":
-                _mark(items, (Outcome.NEEDS_REAUTHORIZATION, outcome))
-            else:
-                _mark(items, (Outcome.FAILED, outcome))
+                if item.result is None:
+                    self._record(item)
 
         return run
 
+    def _fetch_order(self, key: tuple[str, str], items: list[_Work]) -> None:
+        installation_id, order_id = key
+        if not self._fits_a_query():  # the batch's time is nearly up: back to the queue, unstarted
+            for item in items:
+                item.finish(Verdict.RETRY, "out_of_time")
+            return
+        started = time.perf_counter()
+        outcome = self._fetch(items[0].token or "", installation_id, self._order_query, {"orderId": order_id})
+        elapsed = (time.perf_counter() - started) * 1000
+        for item in items:
+            item.notes["hydration_ms"] = elapsed
+        if isinstance(outcome, dict):
+            order = outcome.get("order")
+            if order is None:
+                _mark(items, (Outcome.FAILED, "resource_not_found"))
+                return
+            first = items[0].event
+            assert first is not None
+            items[0].snapshot = OrderSnapshot(
+                installation_id, order_id, order, int(time.time() * 1000), first.event_id, server_version(order)
+            )
+        elif outcome == "retry":
+            for item in items:
+                item.finish(Verdict.RETRY, "graphql: transient")
+        elif outcome == "refresh_token_rejected":
+            _mark(items, (Outcome.NEEDS_REAUTHORIZATION, outcome))
+        else:
+            _mark(items, (Outcome.FAILED, outcome))
+
     def _store_job(self, installation_id: str, token: str) -> Callable[[], None]:
         def run() -> None:
-            if self._store.has_store_identity(installation_id):
-                self._known_stores.add(installation_id)
-                return
-            outcome = self._fetch(token, installation_id, queries.load("store"), None)
-            if isinstance(outcome, dict) and isinstance(outcome.get("buyWithPrimeStore"), dict):
-                self._store.put_store_identity(installation_id, outcome["buyWithPrimeStore"], int(time.time() * 1000))
-                self._known_stores.add(installation_id)
+            """A side job: the batch's events never wait for it nor fail with it; an identity not
+            stored now is fetched by a later batch."""
+            try:
+                if self._store.has_store_identity(installation_id):
+                    self._known_stores.add(installation_id)
+                    return
+                if not self._fits_a_query():
+                    return
+                outcome = self._fetch(token, installation_id, queries.load("store"), None)
+                if isinstance(outcome, dict) and isinstance(outcome.get("buyWithPrimeStore"), dict):
+                    now_ms = int(time.time() * 1000)
+                    self._store.put_store_identity(installation_id, outcome["buyWithPrimeStore"], now_ms)
+                    self._known_stores.add(installation_id)
+            except Exception as error:  # noqa: BLE001 - e.g. a throttled table: a later batch tries again
+                count("StoreIdentityNotStored")
+                kind = type(error).__name__
+                logger.warning("store identity not stored; a later batch tries again", extra={"error": kind})
 
         return run
 
@@ -342,14 +388,14 @@ class EventPipeline:
 
         try:
             try:
-                return self._api.graphql(token, installation_id, query, variables, deadline=self._deadline)
+                return self._api.graphql(token, installation_id, query, variables, deadline=self._query_deadline())
             except GraphQLError as error:
                 if not error.authentication_failed:
                     raise
                 count("GraphQLTokenRefused")
                 logger.warning("access token refused by the API; refreshing once", extra={"types": error.types})
                 token = self._tokens.replace_rejected(installation_id, token, deadline=self._deadline)
-            return self._api.graphql(token, installation_id, query, variables, deadline=self._deadline)
+            return self._api.graphql(token, installation_id, query, variables, deadline=self._query_deadline())
         except ReauthorizationRequiredError:
             return "refresh_token_rejected"
         except GraphQLError as error:

@@ -16,10 +16,11 @@ Faults (one draw per 20 messages published): GraphQL throttling (HTTP 200 + Thro
 HTTP 429/5xx in short bursts the client's retries absorb and in long ones that exhaust them
 (-> RETRY -> back on the queue after 1 s, the local stack's acceleration), GraphQL latency beyond
 the read timeout (shortened to 1 s for GraphQL only, `--graphql-read-timeout`; 10 s in
-production), the token endpoint answering 429/5xx. Access tokens live 125 s, so each runner
-refreshes each installation about every 5 s (rotating refresh tokens) throughout the run; at 40 %
-the refresh tokens of one installation are revoked (the merchant revoked the app): its next
-refresh is rejected and its order events need re-authorisation.
+production), the token endpoint answering 429/5xx. Access tokens live 5 s past the token service's
+largest refresh margin (180 s + up to 60 s of jitter), so each runner refreshes each installation
+every 5-65 s (rotating refresh tokens) throughout the run; at 40 % the tokens of one installation
+are revoked (the merchant revoked the app): its next query is refused, its refresh rejected, and its
+order events need re-authorisation.
 
 Duplicates: ~12 % of the events are delivered 2 or 3 times: re-published on the bus (same
 detail.eventId), re-published with a new eventId and the same idempotencyKey (a producer retry),
@@ -57,6 +58,7 @@ from devtools.local_stack import LocalStack
 from devtools.local_stack.fast_moto import fast_moto
 from events.envelope import MalformedEventError, parse_event
 from sandbox.events import partner_event, resource_path
+from shared.budget import DEFAULT_BUDGET
 from shared.models import TokenSet
 from shared.store.event_records import EventStore
 from shared.store.installations import InstallationStore
@@ -68,7 +70,9 @@ SEED = 20241101
 N_INSTALLATIONS = 20
 N_EVENTS = 2000
 N_RUNNERS = 2  # two concurrent "Lambdas" (the template allows 5): races between them are part of the test
-TOKEN_LIFETIME = 125  # seconds: refreshed every ~5 s (the token service refreshes 120 s ahead)
+# seconds: 5 s past the token service's largest refresh margin (180 s + up to 60 s of per-container
+# jitter), so a stored token is fresh for 5-65 s and each installation is refreshed about that often
+TOKEN_LIFETIME = DEFAULT_BUDGET.refresh_ahead_seconds + DEFAULT_BUDGET.refresh_jitter_seconds + 5
 RETRY_DELAY_SECONDS = 1  # a reported failure comes back after 1 s (the local stack's acceleration)
 IN_FLIGHT_VISIBILITY_SECONDS = 30  # longer than any batch: no redelivery of a batch still running
 FAULT_EVERY = 20  # messages published between two fault draws
@@ -318,8 +322,8 @@ class Run:
 
     def settle(self, total: int) -> None:
         """Follow the runners until every message has its final verdict or sits in the DLQ; at
-        40 % revoke REVOKED's refresh tokens (the merchant revoked the app): its access token
-        lives 5 s past the refresh margin, so its next order events meet invalid_grant."""
+        40 % revoke REVOKED's tokens (the merchant revoked the app): its next query is refused,
+        the refresh meets invalid_grant, and its order events need re-authorisation."""
         while time.monotonic() < self.deadline and not self.stop.is_set():
             for runner in self.runners:
                 runner.read_into(self.output)
@@ -328,6 +332,7 @@ class Run:
             final = self.output.final()
             if self.revoked_after is None and final >= total * 0.4:
                 self.stack.sandbox.revoke_refresh_tokens(REVOKED)
+                self.stack.sandbox.revoke_access_tokens(REVOKED)
                 self.revoked_after = final
             if self.sent == total and final + self.dlq_depth() >= total and self.queue_depth() == 0:
                 return  # (both depths asked only once everything is sent)
@@ -427,9 +432,9 @@ def _expected(item: Planned) -> set[str]:
 
 # ------------------------------------------------------------------------------------------- test
 def _install_everyone(stack: LocalStack) -> None:
-    """Twenty installations whose access tokens live 125 s: with the token service's 120 s margin,
-    each runner refreshes each installation about every 5 s (rotating refresh tokens, one lease
-    per installation across both runners) while the events flow."""
+    """Twenty installations whose access tokens live TOKEN_LIFETIME: each runner refreshes each
+    installation every 5-65 s (rotating refresh tokens, one lease per installation across both
+    runners) while the events flow."""
     stack.sandbox.oauth.access_token_ttl = TOKEN_LIFETIME
     dynamodb = stack.client("dynamodb")
     installations = InstallationStore(dynamodb, stack.aws.table_name())
