@@ -83,6 +83,7 @@ EVENTS_ENVIRONMENT = {
     "BWP_API_VERSION": {"Ref": "BwpApiVersion"},
     "EVENT_RECORD_RETENTION_DAYS": {"Ref": "EventRecordRetentionDays"},
     "HYDRATION_MAX_WORKERS": "10",
+    "EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
 }
 
 # Item-level access only; TransactWriteItems is authorised per item action (no IAM action of its own).
@@ -1284,7 +1285,7 @@ def test_event_queues_are_encrypted_and_the_dead_letter_queue_keeps_messages_lon
     # then both are encrypted, a message goes to the DLQ after 5 receives
     assert queue["SqsManagedSseEnabled"] is True
     assert dlq["SqsManagedSseEnabled"] is True
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 10
     # and the DLQ keeps messages 14 days, longer than the queue (a moved message keeps its enqueue time)
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue["MessageRetentionPeriod"] == 4 * 24 * 3600
@@ -1327,8 +1328,18 @@ def test_events_function_gets_item_level_table_access_and_no_queue_but_its_own(t
     assert len(denies) == 1
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= set(denies[0]["Action"])
     assert denies[0]["NotResource"] == properties["Events"]["PartnerEventsQueue"]["Properties"]["Queue"]
+    # and it may delay the records it sends back, on its own queue only
+    delay = [s for s in statements if s.get("Sid") == "DelayRecordsSentBack"]
+    assert delay == [
+        {
+            "Sid": "DelayRecordsSentBack",
+            "Effect": "Allow",
+            "Action": "sqs:ChangeMessageVisibility",
+            "Resource": {"Fn::GetAtt": ["EventsQueue", "Arn"]},
+        }
+    ]
     # and nothing else is allowed
-    assert [s for s in statements if s.get("Effect") == "Allow"] == table
+    assert [s for s in statements if s.get("Effect") == "Allow"] == table + delay
 
 
 def test_events_function_batches_and_retention_come_from_the_parameters(template: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.wiring import SharedDependencies
 
@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 
 
 class Dependencies(SharedDependencies):
+    @cached_property
+    def sqs(self) -> Any:
+        import boto3
+
+        from shared.wiring import aws_client_config
+
+        return boto3.client("sqs", config=aws_client_config())
+
     @cached_property
     def event_store(self) -> EventStore:
         from shared.store.event_records import EventStore

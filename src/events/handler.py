@@ -74,6 +74,12 @@ def handle(event: dict[str, Any], context: Any, deps: Dependencies) -> dict[str,
     response = process_partial_response(
         event=batch, record_handler=record_handler, processor=processor, context=context
     )
+    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+    queue_url = deps.settings.events_queue_url if failed else None
+    if queue_url:  # the more often a record came back, the longer it now waits (events/backoff.py)
+        from events.backoff import delay_retries
+
+        delay_retries(deps.sqs, queue_url, [r for r in records if r.get("messageId") in failed])
     return dict(response)
 
 

@@ -27,6 +27,7 @@ ENVIRONMENT_VARIABLES = {
     "idle_refresh_hours": "IDLE_REFRESH_HOURS",
     "max_verification_token_age_seconds": "MAX_VERIFICATION_TOKEN_AGE_SECONDS",
     "require_verification_token_times": "REQUIRE_VERIFICATION_TOKEN_TIMES",
+    "events_queue_url": "EVENTS_QUEUE_URL",
 }
 
 DEFAULT_AUTHORIZE_URL = "https://console.buywithprime.amazon.com/marketplace/authorize"
@@ -85,6 +86,7 @@ class Settings(BaseModel):
     idle_refresh_hours: int = Field(default=24, ge=1, le=720)
     max_verification_token_age_seconds: int = Field(default=300, ge=0, le=86400)  # 0: no limit
     require_verification_token_times: bool = False
+    events_queue_url: str | None = None  # records sent back get a growing visibility timeout on it
 
     @field_validator("bwp_authorize_url", "bwp_token_url", "bwp_graphql_url", "post_install_redirect_url")
     @classmethod

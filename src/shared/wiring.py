@@ -56,13 +56,13 @@ class SharedDependencies:
     def dynamodb(self) -> Any:
         import boto3
 
-        return boto3.client("dynamodb", config=_aws_client_config())
+        return boto3.client("dynamodb", config=aws_client_config())
 
     @cached_property
     def secretsmanager(self) -> Any:
         import boto3
 
-        return boto3.client("secretsmanager", config=_aws_client_config())
+        return boto3.client("secretsmanager", config=aws_client_config())
 
     @cached_property
     def installations(self) -> InstallationStore:
@@ -105,7 +105,7 @@ class SharedDependencies:
         return TokenService(self.installations, self.buy_with_prime, self.credentials, TokenCache(), budget=self.budget)
 
 
-def _aws_client_config() -> Any:
+def aws_client_config() -> Any:
     """Retries and timeouts stated, not left to whichever boto3 the Lambda runtime bundles: standard
     mode (throttling, 5xx and transient errors, with backoff), 4 attempts, short timeouts."""
     from botocore.config import Config
