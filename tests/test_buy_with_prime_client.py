@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from sandbox.server import BuyWithPrimeSandbox
+from shared import buy_with_prime
 from shared.budget import Deadline, HttpBudget
 from shared.buy_with_prime import (
     MAX_RETRY_AFTER_SECONDS,
@@ -244,3 +245,42 @@ def test_retry_after_values() -> None:
     assert retry_after_seconds("Sunday, 06-Nov-94 08:49:37 GMT", NOW) == 0.0  # obsolete RFC 850 form, past
     assert retry_after_seconds("+30", NOW) is None
     assert retry_after_seconds("30s", NOW) is None
+
+
+# --- GraphQLThrottled: one count per throttled attempt -------------------------------------------------------------
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    names: list[str] = []
+    monkeypatch.setattr(buy_with_prime, "count", lambda name, value=1: names.append(name))
+    return names
+
+
+def test_each_throttled_attempt_is_counted_even_when_a_retry_succeeds(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, counted: list[str]
+) -> None:
+    sandbox.fail_next("graphql", 429)  # HTTP 429
+    sandbox.throttle_next(times=2)  # then HTTP 200 with a ThrottlingError, twice
+    data = client.graphql(_access_token(sandbox), INSTALLATION, QUERY)
+    assert "siteId" in data["buyWithPrimeStore"]
+    assert counted.count("GraphQLThrottled") == 3
+
+
+def test_throttled_attempts_are_counted_when_the_retries_run_out(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, counted: list[str]
+) -> None:
+    sandbox.fail_next("graphql", 429, times=4)
+    with pytest.raises(TransientBuyWithPrimeError):
+        client.graphql(_access_token(sandbox), INSTALLATION, QUERY)
+    assert counted.count("GraphQLThrottled") == 4
+
+
+def test_5xx_and_token_throttling_are_not_graphql_throttling(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, counted: list[str]
+) -> None:
+    sandbox.fail_next("graphql", 503)
+    client.graphql(_access_token(sandbox), INSTALLATION, QUERY)
+    sandbox.fail_next("token", 429)
+    client.refresh(CREDENTIALS, str(sandbox.issue_tokens(INSTALLATION)["refresh_token"]))
+    assert "GraphQLThrottled" not in counted

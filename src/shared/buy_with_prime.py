@@ -27,6 +27,7 @@ import requests
 
 from shared.budget import Deadline, HttpBudget
 from shared.models import ClientCredentials, TokenSet
+from shared.observability import count
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _ACCESS_DENIED = {"classification": {"type": "AccessDeniedError"}}
@@ -163,6 +164,8 @@ class BuyWithPrimeClient:
             if errors:
                 error = GraphQLError(errors)
                 error.status = response.status_code
+                if "ThrottlingError" in error.types:
+                    count("GraphQLThrottled")  # every throttled attempt, even when a retry succeeds
                 if "ThrottlingError" in error.types or "InternalServerError" in error.types:
                     retry_after = response.headers.get("Retry-After")
                     if attempt < attempts and self._backoff("graphql", attempt, deadline, retry_after):
@@ -214,6 +217,8 @@ class BuyWithPrimeClient:
                 raise TransientBuyWithPrimeError(f"{what} request failed: {type(error).__name__}") from None
             return None
         if response.status_code in RETRYABLE_STATUS:
+            if what == "graphql" and response.status_code == 429:
+                count("GraphQLThrottled")
             if last or not self._backoff(what, attempt, deadline, response.headers.get("Retry-After")):
                 raise TransientBuyWithPrimeError(f"{what} answered HTTP {response.status_code} after retries")
             return None
