@@ -12,6 +12,10 @@ A `Retry-After` (delta-seconds or HTTP-date, RFC 9110 section 10.2.3) on a 429/5
 GraphQL answer is honoured: the client waits at least that long before its next attempt, or stops
 retrying at once (transient error, no sleep) when that wait and one more attempt do not fit in the
 deadline. Every throttled GraphQL attempt counts `GraphQLThrottled`.
+
+GraphQL calls go through a circuit breaker (`shared.circuit`): after consecutive calls that ended
+transient it refuses calls at once with `CircuitOpenError` (transient), without a request, until a
+probe succeeds. The token endpoint has none: a refresh is never skipped by a breaker.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from shared.budget import Deadline, HttpBudget
 from shared.models import ClientCredentials, TokenSet
 from shared.observability import count
+
+if TYPE_CHECKING:
+    from shared.circuit import CircuitBreaker
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _ACCESS_DENIED = {"classification": {"type": "AccessDeniedError"}}
@@ -102,7 +109,10 @@ class BuyWithPrimeClient:
         graphql_budget: HttpBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
+        graphql_circuit: CircuitBreaker | None = None,
     ) -> None:
+        from shared.circuit import CircuitBreaker  # shared.circuit imports this module
+
         self._token_url = token_url
         self._graphql_url = graphql_url
         self._session = session
@@ -110,6 +120,12 @@ class BuyWithPrimeClient:
         self._budgets = {"token": token_budget or HttpBudget(), "graphql": graphql_budget or HttpBudget()}
         self._sleep = sleep
         self._wall_clock = wall_clock  # only to read a Retry-After given as an HTTP-date
+        # one breaker per client (so per container, across invocations), shared by its threads
+        self._graphql_circuit = graphql_circuit or CircuitBreaker("graphql")
+
+    @property
+    def graphql_circuit(self) -> CircuitBreaker:
+        return self._graphql_circuit
 
     def exchange_code(
         self,
@@ -143,7 +159,20 @@ class BuyWithPrimeClient:
         variables: Mapping[str, Any] | None = None,
         deadline: Deadline | None = None,
     ) -> dict[str, Any]:
-        """Run a query as an installation; return `data` or raise GraphQLError/Transient..."""
+        """Run a query as an installation; return `data` or raise GraphQLError/Transient... (CircuitOpenError,
+        a TransientBuyWithPrimeError, without any request while the GraphQL circuit is open)."""
+        circuit = self._graphql_circuit
+        return circuit.call(lambda: self._graphql(access_token, installation_id, query, variables, deadline))
+
+    def _graphql(
+        self,
+        access_token: str,
+        installation_id: str,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        deadline: Deadline | None,
+    ) -> dict[str, Any]:
+        """The call's attempts, retried within the budget (one outcome for the circuit breaker)."""
         headers = {
             "Authorization": f"Bearer {access_token}",
             "X-Omni-InstallationId": installation_id,
