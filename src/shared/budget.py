@@ -14,6 +14,10 @@ bounded by the invoking Lambda's remaining time (`Deadline.from_context`). `make
 
 An attempt starts only when its whole timeout fits in what is left, so a request that Buy with
 Prime may be answering is never abandoned by a Lambda timeout.
+
+A GraphQL `Retry-After` may stretch one backoff past the backoff cap (then "worst request" above
+is exceeded for GraphQL, never for the token endpoint): bounded by the deadline, or by
+`shared.buy_with_prime.MAX_RETRY_AFTER_SECONDS` when there is none.
 """
 
 from __future__ import annotations

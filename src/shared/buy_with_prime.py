@@ -7,6 +7,15 @@ its whole timeout fits in the time left, and a backoff only when an attempt can 
 request is retried only when it cannot have reached the server (connection refused, connect
 timeout) or was answered 429/5xx: after a read timeout the server may already have redeemed the
 code or refresh token, and a second try would present a spent one.
+
+A `Retry-After` (delta-seconds or HTTP-date, RFC 9110 section 10.2.3) on a 429/503 or a throttled
+GraphQL answer is honoured: the client waits at least that long before its next attempt, or stops
+retrying at once (transient error, no sleep) when that wait and one more attempt do not fit in the
+deadline. Every throttled GraphQL attempt counts `GraphQLThrottled`.
+
+GraphQL calls go through a circuit breaker (`shared.circuit`): after consecutive calls that ended
+transient it refuses calls at once with `CircuitOpenError` (transient), without a request, until a
+probe succeeds. The token endpoint has none: a refresh is never skipped by a breaker.
 """
 
 from __future__ import annotations
@@ -14,15 +23,25 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from shared.budget import Deadline, HttpBudget
 from shared.models import ClientCredentials, TokenSet
+from shared.observability import count
+
+if TYPE_CHECKING:
+    from shared.circuit import CircuitBreaker
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _ACCESS_DENIED = {"classification": {"type": "AccessDeniedError"}}
+# The longest wait a Retry-After can impose on a GraphQL call made without a deadline (seconds).
+# With a deadline, the deadline bounds it instead. The token endpoint never waits longer than its
+# `backoff_cap`: `HttpBudget.worst_case_seconds`, hence the refresh lease, is computed from it.
+MAX_RETRY_AFTER_SECONDS = 30.0
 
 
 class BuyWithPrimeError(RuntimeError):
@@ -38,7 +57,13 @@ class TransientBuyWithPrimeError(BuyWithPrimeError):
 
 
 class OutOfTimeError(TransientBuyWithPrimeError):
-    """No attempt (or no further attempt) fits in the invocation's remaining time."""
+    """No attempt (or no further attempt) fits in the invocation's remaining time.
+
+    `attempts_made` is 0 when no request was sent at all: the upstream was never asked."""
+
+    def __init__(self, message: str, *, attempts_made: int = 0) -> None:
+        super().__init__(message)
+        self.attempts_made = attempts_made
 
 
 class TokenEndpointError(BuyWithPrimeError):
@@ -83,13 +108,24 @@ class BuyWithPrimeClient:
         token_budget: HttpBudget | None = None,
         graphql_budget: HttpBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        graphql_circuit: CircuitBreaker | None = None,
     ) -> None:
+        from shared.circuit import CircuitBreaker  # shared.circuit imports this module
+
         self._token_url = token_url
         self._graphql_url = graphql_url
         self._session = session
         self._api_version = api_version
         self._budgets = {"token": token_budget or HttpBudget(), "graphql": graphql_budget or HttpBudget()}
         self._sleep = sleep
+        self._wall_clock = wall_clock  # only to read a Retry-After given as an HTTP-date
+        # one breaker per client (so per container, across invocations), shared by its threads
+        self._graphql_circuit = graphql_circuit or CircuitBreaker("graphql")
+
+    @property
+    def graphql_circuit(self) -> CircuitBreaker:
+        return self._graphql_circuit
 
     def exchange_code(
         self,
@@ -123,7 +159,20 @@ class BuyWithPrimeClient:
         variables: Mapping[str, Any] | None = None,
         deadline: Deadline | None = None,
     ) -> dict[str, Any]:
-        """Run a query as an installation; return `data` or raise GraphQLError/Transient..."""
+        """Run a query as an installation; return `data` or raise GraphQLError/Transient... (CircuitOpenError,
+        a TransientBuyWithPrimeError, without any request while the GraphQL circuit is open)."""
+        circuit = self._graphql_circuit
+        return circuit.call(lambda: self._graphql(access_token, installation_id, query, variables, deadline))
+
+    def _graphql(
+        self,
+        access_token: str,
+        installation_id: str,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        deadline: Deadline | None,
+    ) -> dict[str, Any]:
+        """The call's attempts, retried within the budget (one outcome for the circuit breaker)."""
         headers = {
             "Authorization": f"Bearer {access_token}",
             "X-Omni-InstallationId": installation_id,
@@ -144,8 +193,11 @@ class BuyWithPrimeClient:
             if errors:
                 error = GraphQLError(errors)
                 error.status = response.status_code
+                if "ThrottlingError" in error.types:
+                    count("GraphQLThrottled")  # every throttled attempt, even when a retry succeeds
                 if "ThrottlingError" in error.types or "InternalServerError" in error.types:
-                    if attempt < attempts and self._backoff("graphql", attempt, deadline):
+                    retry_after = response.headers.get("Retry-After")
+                    if attempt < attempts and self._backoff("graphql", attempt, deadline, retry_after):
                         continue
                     raise TransientBuyWithPrimeError(str(error)) from error
                 raise error
@@ -184,7 +236,7 @@ class BuyWithPrimeClient:
         """One attempt; None means 'retry after the backoff already slept'."""
         budget = self._budgets[what]
         if deadline is not None and not deadline.fits(budget.attempt_seconds):
-            raise OutOfTimeError(f"{what} request: no time left for attempt {attempt}")
+            raise OutOfTimeError(f"{what} request: no time left for attempt {attempt}", attempts_made=attempt - 1)
         last = attempt >= budget.attempts
         try:
             response = self._session.post(url, timeout=budget.timeout, **kwargs)
@@ -194,6 +246,8 @@ class BuyWithPrimeClient:
                 raise TransientBuyWithPrimeError(f"{what} request failed: {type(error).__name__}") from None
             return None
         if response.status_code in RETRYABLE_STATUS:
+            if what == "graphql" and response.status_code == 429:
+                count("GraphQLThrottled")
             if last or not self._backoff(what, attempt, deadline, response.headers.get("Retry-After")):
                 raise TransientBuyWithPrimeError(f"{what} answered HTTP {response.status_code} after retries")
             return None
@@ -205,8 +259,21 @@ class BuyWithPrimeClient:
         delay = random.uniform(  # noqa: S311 - jitter, not cryptography
             0, min(budget.backoff_cap, budget.backoff_base * 2 ** (attempt - 1))
         )
-        if retry_after and retry_after.isdigit():
-            delay = max(delay, min(float(retry_after), budget.backoff_cap))
+        asked = retry_after_seconds(retry_after, self._wall_clock())
+        if asked is not None:
+            # The wait before the next attempt, honouring Buy with Prime's Retry-After:
+            #   wait = max(own jittered backoff, Retry-After)
+            # - token endpoint: Retry-After counted up to `backoff_cap` only, so a refresh never
+            #   outlasts `HttpBudget.worst_case_seconds` (the refresh lease is derived from it);
+            # - GraphQL without a deadline: Retry-After counted up to MAX_RETRY_AFTER_SECONDS;
+            # - GraphQL with a deadline: Retry-After in full, bounded by the deadline below.
+            if what == "token":
+                asked = min(asked, budget.backoff_cap)
+            elif deadline is None:
+                asked = min(asked, MAX_RETRY_AFTER_SECONDS)
+            delay = max(delay, asked)
+        # Sleep only when the wait plus one whole attempt (connect + read timeout) still fits in the
+        # deadline; otherwise the caller gives up now (transient error) rather than sleep in vain.
         if deadline is not None and not deadline.fits(delay + budget.attempt_seconds):
             return False
         self._sleep(delay)
@@ -221,6 +288,24 @@ def _json(response: requests.Response) -> dict[str, Any]:
             return {}
         raise BuyWithPrimeError(f"non-JSON answer (HTTP {response.status_code})") from None
     return payload if isinstance(payload, dict) else {}
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A Retry-After header's wait in seconds (RFC 9110 10.2.3), `now` being the wall clock (epoch
+    seconds) for the HTTP-date form; a date already past waits 0. None when absent or malformed
+    (garbage, negative or fractional numbers, unparseable dates): then only the own backoff counts."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():  # delta-seconds = 1*DIGIT
+        return float(int(value)) if len(value) <= 9 else 1e9  # no int() of a 5,000-digit string
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP-dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.fromtimestamp(now, UTC)).total_seconds())
 
 
 def _never_sent(error: Exception) -> bool:
