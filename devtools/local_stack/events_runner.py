@@ -21,6 +21,8 @@ again.
   (production: 10 s), so that a test can make the sandbox slower than it without waiting 40 s.
   Token requests keep production's client: a read timeout on a refresh may lose a rotated
   refresh token (the documented hazard), which would blur a load test's expectations.
+- With `--retry-delay S` the GraphQL circuit breaker's cool-down is S too (see
+  `shorten_circuit_cool_down`).
 - `--pause-after-answer S` waits S seconds between the function's answer and the deletion of the
   batch's messages: a kill in that window is a Lambda that finished its work but whose answer
   never reached the event source mapping, so the whole batch is delivered again.
@@ -110,6 +112,15 @@ def shorten_graphql_read_timeout(function: Any, read_timeout: float) -> None:
     assert deps.tokens is tokens
 
 
+def shorten_circuit_cool_down(function: Any, seconds: float) -> None:
+    """The local acceleration of redelivery (a reported failure back after S s, not after its
+    backoff of a minute or more) applies to the GraphQL circuit breaker too: its cool-down (30 s)
+    is shortened to S, so a record sent back meets a probing breaker as in production, not an
+    open one on every one of its receives."""
+    deps = function.module.dependencies()
+    deps.buy_with_prime.graphql_circuit.cool_down_seconds = seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     import boto3
@@ -125,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     function = LocalFunction.from_template(template, FUNCTION, environment, region, "123456789012")
     if arguments.graphql_read_timeout is not None:
         shorten_graphql_read_timeout(function, arguments.graphql_read_timeout)
+    if arguments.retry_delay is not None:
+        shorten_circuit_cool_down(function, arguments.retry_delay)
     source = SqsSource(
         arguments.queue_arn,
         batch_size=arguments.batch_size,

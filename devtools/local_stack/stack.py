@@ -189,6 +189,10 @@ class LocalStack:
 
     def _start_pollers(self, function: str, environment: ProcessEnvironment) -> None:
         local = self._start_function(function, environment)
+        if self._retry_delay is not None:
+            from devtools.local_stack.events_runner import shorten_circuit_cool_down
+
+            shorten_circuit_cool_down(local, self._retry_delay)
         for name, raw in function_events(self.template, function, "SQS").items():
             properties = self.aws.resolve(raw)
             source = sqs_source_from_properties(properties)

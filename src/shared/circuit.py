@@ -92,7 +92,7 @@ class CircuitBreaker:
             raise ValueError("failure_threshold must be >= 1 and cool_down_seconds >= 0")
         self.name = name
         self._threshold = failure_threshold
-        self._cool_down = cool_down_seconds
+        self.cool_down_seconds = cool_down_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._state = CircuitState.CLOSED
@@ -136,7 +136,8 @@ class CircuitBreaker:
             if self._state is CircuitState.HALF_OPEN and not self._probe_in_flight:
                 self._probe_in_flight = True
                 return Permit(probe=True, generation=self._generation)
-            retry_in = self._opened_at + self._cool_down - self._clock() if self._state is CircuitState.OPEN else 0.0
+            is_open = self._state is CircuitState.OPEN
+            retry_in = self._opened_at + self.cool_down_seconds - self._clock() if is_open else 0.0
         count("CircuitShortCircuited")
         raise CircuitOpenError(self.name, retry_in)
 
@@ -164,7 +165,11 @@ class CircuitBreaker:
             count("CircuitOpened")
             logger.warning(
                 "circuit opened: failing fast",
-                extra={"upstream": self.name, "consecutive_failures": failures, "cool_down_seconds": self._cool_down},
+                extra={
+                    "upstream": self.name,
+                    "consecutive_failures": failures,
+                    "cool_down_seconds": self.cool_down_seconds,
+                },
             )
         elif closed:
             logger.info("circuit closed: the probe succeeded", extra={"upstream": self.name})
@@ -175,4 +180,4 @@ class CircuitBreaker:
         self._generation += 1
 
     def _cooled_down(self) -> bool:  # with the lock held
-        return self._clock() - self._opened_at >= self._cool_down
+        return self._clock() - self._opened_at >= self.cool_down_seconds
