@@ -70,7 +70,11 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
             Name="local-client-credentials",
             SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret}),
         )
-        local_names = {"InstallationsTable": table["TableName"], "ClientCredentialsSecret": secret["ARN"]}
+        local_names = {
+            "InstallationsTable": table["TableName"],
+            "ClientCredentialsSecret": secret["ARN"],
+            "EventsQueue": "",  # no queue in an invoke: records sent back keep the queue's own timeout
+        }
         sandbox_endpoints = {
             "BWP_AUTHORIZE_URL": sandbox.authorize_url,
             "BWP_TOKEN_URL": sandbox.token_url,

@@ -11,7 +11,7 @@ import pytest
 from bwpctl.__main__ import main
 from bwpctl.replay import redrive
 from sandbox.events import partner_event, resource_path
-from shared.store.event_records import EventRecord, EventStore, Outcome
+from shared.store.event_records import EventRecord, EventStore, Verdict
 from tests.conftest import TABLE_NAME
 
 
@@ -66,7 +66,7 @@ def test_attention_list_and_replay(queues: dict[str, str], dynamodb: Any, capsys
     store.record(
         EventRecord(
             event_id="e-1",
-            outcome=Outcome.UNROUTABLE,
+            outcome=Verdict.UNROUTABLE,
             message_id="m-1",
             processed_at=1,
             expires_at=2,

@@ -201,3 +201,16 @@ def test_a_batch_short_of_time_writes_what_it_finished_and_returns_only_the_rest
             assert stored is None
         else:
             assert stored is not None and stored["outcome"] == "processed"
+
+
+def test_a_message_is_decided_once() -> None:
+    """The pipeline's one typed decision per message: a second step deciding again is a bug, loudly."""
+    from events.pipeline import Message, Reason, Verdict, _Work, pending
+
+    work = _Work(Message("m-1", "{}"))
+    assert pending([work]) == [work]
+    work.decide(Verdict.UNROUTABLE, Reason.INSTALLATION_NOT_FOUND)
+    assert pending([work]) == []
+    with pytest.raises(RuntimeError, match="decided twice"):
+        work.decide(Verdict.RETRY, Reason.TOKEN, "TimeoutError")
+    assert work.decision is not None and work.decision.text == "installation_not_found"

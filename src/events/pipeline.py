@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ from events import limits, queries
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
 from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 from shared.observability import count, logger
-from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Outcome
+from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Verdict
 
 LINK_CACHE_SECONDS = 300
 
@@ -51,13 +51,47 @@ class GraphQLApi(Protocol):
     ) -> dict[str, Any]: ...
 
 
-class Verdict(StrEnum):
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-    UNROUTABLE = "unroutable"
-    FAILED = "failed"
-    NEEDS_REAUTHORIZATION = "needs_reauthorization"
-    RETRY = "retry"
+class Reason(StrEnum):
+    """Why a message did not end processed: a small fixed set (metrics, logs, the attention list)."""
+
+    MALFORMED_JSON = "malformed_json"
+    SCHEMA_VIOLATION = "schema_violation"
+    FOREIGN_SOURCE = "foreign_source"
+    NO_INSTALLATION = "no_installation_for_business_product"
+    INSTALLATION_NOT_FOUND = "installation_not_found"
+    REFRESH_TOKEN_REJECTED = "refresh_token_rejected"  # noqa: S105 - a reason code
+    RESOURCE_NOT_FOUND = "resource_not_found"
+    ACCESS_DENIED = "access_denied"
+    VALIDATION_ERROR = "validation_error"
+    UNEXPECTED_ANSWER = "unexpected_answer"
+    GRAPHQL_ERROR = "graphql"  # another GraphQL error type (the detail)
+    GRAPHQL_TRANSIENT = "graphql: transient"
+    TOKEN = "token"  # noqa: S105 - the detail: the token service's error
+    STORE = "store"  # the detail: the table's error
+    OUT_OF_TIME = "out_of_time"
+    UNFINISHED = "unfinished"
+    BATCH_ERROR = "batch_error"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: Reason | None = None
+    detail: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The reason as logged and recorded, e.g. "token: ProvisionedThroughputExceededException"."""
+        if self.reason is None or self.detail is None:
+            return None if self.reason is None else self.reason.value
+        joint = "_" if self.reason is Reason.GRAPHQL_ERROR else ": "
+        return f"{self.reason.value}{joint}{self.detail}"
+
+
+PROCESSED = Decision(Verdict.PROCESSED)
+RETRY_GRAPHQL = Decision(Verdict.RETRY, Reason.GRAPHQL_TRANSIENT)
+
+__all__ = ["Decision", "EventPipeline", "Message", "Reason", "Result", "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -79,29 +113,44 @@ class Result:
 
 @dataclass
 class _Work:
-    """One message on its way through the batch."""
+    """One message on its way through the batch. `decision` is set once, by the first step that
+    knows how the message ends (None until then: still pending, processed if nothing intervenes);
+    `result` is the final verdict, once the record is written (or not)."""
 
     message: Message
     event: PartnerEvent | None = None
+    malformed: Reason | None = None  # why the body is not an event it can store (event is None)
     installation_id: str | None = None
+    link_candidate: tuple[str, str, str] | None = None  # (business product, linked installation, source)
     learned_link: str | None = None
     previous_attention: tuple[str, str] | None = None
     token: str | None = None
     snapshot: OrderSnapshot | None = None
+    hydration_ms: float | None = None
+    decision: Decision | None = None
     result: Result | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
 
-    def finish(self, verdict: Verdict, reason: str | None = None) -> None:
+    def decide(self, verdict: Verdict, reason: Reason | None = None, detail: str | None = None) -> None:
+        if self.decision is not None:
+            raise RuntimeError(f"message {self.message.message_id} decided twice: {self.decision} then {verdict}")
+        self.decision = Decision(verdict, reason, detail)
+
+    def finish(self, decision: Decision) -> None:
         event = self.event
         self.result = Result(
             message_id=self.message.message_id,
-            verdict=verdict,
+            verdict=decision.verdict,
             event_id=event.event_id if event else f"sqs:{self.message.message_id}",
             event_type=event.event_type if event else None,
             installation_id=self.installation_id,
-            reason=reason,
-            hydration_ms=self.notes.get("hydration_ms"),
+            reason=decision.text,
+            hydration_ms=self.hydration_ms,
         )
+
+
+def pending(items: Iterable[_Work]) -> list[_Work]:
+    """The messages no step has decided yet: the only ones a later step may work on."""
+    return [item for item in items if item.decision is None]
 
 
 class EventPipeline:
@@ -148,13 +197,11 @@ class EventPipeline:
             self._acquire_tokens(live, pool)
             orders = self._orders_to_fetch(live)
             fetching = {id(item) for items in orders.values() for item in items}
-            jobs: list[Callable[[], None]] = [
-                partial(self._record, w) for w in work if w.result is None and id(w) not in fetching
-            ]
+            jobs: list[Callable[[], None]] = [partial(self._record, w) for w in work if id(w) not in fetching]
             jobs += [self._order_job(key, items) for key, items in orders.items()]
             jobs += self._store_jobs(live)
             list(pool.map(lambda job: job(), jobs))
-        return [w.result or Result(w.message.message_id, Verdict.RETRY, reason="unfinished") for w in work]
+        return [w.result or Result(w.message.message_id, Verdict.RETRY, reason=Reason.UNFINISHED.value) for w in work]
 
     # ------------------------------------------------------------------ steps
     def _parse(self, message: Message) -> _Work:
@@ -162,11 +209,11 @@ class EventPipeline:
         try:
             event = parse_event(message.body)
         except MalformedEventError as error:
-            work.notes["malformed"] = error.reason
+            work.malformed = Reason(error.reason)
             return work
         if problem := limits.problem(event):  # would fail every write: recorded, never retried
             logger.warning("event exceeds DynamoDB's limits; recorded as failed", extra={"problem": problem})
-            work.notes["malformed"] = "schema_violation"
+            work.malformed = Reason.SCHEMA_VIOLATION
             return work
         work.event = event
         return work
@@ -189,28 +236,31 @@ class EventPipeline:
         live: list[_Work] = []
         for item in work:
             if self._is_duplicate(item, lookup, seen):
-                item.finish(Verdict.DUPLICATE)
+                item.decide(Verdict.DUPLICATE)
                 continue
             event = item.event
             item.previous_attention = lookup.attention_of.get(
                 event.event_id if event else f"sqs:{item.message.message_id}"
             )
             if event is None:
-                continue  # recorded as failed in _record
+                item.decide(Verdict.FAILED, item.malformed or Reason.SCHEMA_VIOLATION)
+                continue
             bp = event.ids.business_product_id or ""
             linked, _, source = self._links.get(bp, ("", 0.0, "")) if bp else ("", 0.0, "")
             item.installation_id = event.installation_id or linked or None  # contextKeys are authoritative
             if event.installation_id and bp and linked != event.installation_id:
-                item.notes["link_candidate"] = (bp, linked, source)
+                item.link_candidate = (bp, linked, source)
             if item.installation_id:
                 live.append(item)
+            else:
+                item.decide(Verdict.UNROUTABLE, Reason.NO_INSTALLATION)
         self._check_installations(live, lookup)
-        return [w for w in live if "outcome" not in w.notes]
+        return pending(live)
 
     def _check_installations(self, live: list[_Work], lookup: Lookup) -> None:
         """Stop events of installations that are gone, whatever this container still caches, and
         learn business-product links only where that cannot take a product from a live tenant."""
-        candidates = [w.notes["link_candidate"] for w in live if "link_candidate" in w.notes]
+        candidates = [w.link_candidate for w in live if w.link_candidate]
         wanted = {w.installation_id for w in live if w.installation_id} | {
             linked for _, linked, _ in candidates if linked
         }
@@ -224,17 +274,17 @@ class EventPipeline:
             status = statuses.get(item.installation_id or "")
             if status in (None, "", "uninstalled"):
                 self._tokens.forget(item.installation_id or "")
-                item.notes["outcome"] = (Outcome.UNROUTABLE, "installation_not_found")
+                item.decide(Verdict.UNROUTABLE, Reason.INSTALLATION_NOT_FOUND)
                 continue
             if status == "needs_reauthorization" and self._wants_order(item):
-                item.notes["outcome"] = (Outcome.NEEDS_REAUTHORIZATION, "refresh_token_rejected")
-            if "link_candidate" in item.notes:
-                self._learn_link(item, statuses)
+                item.decide(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
+            if item.link_candidate:
+                self._learn_link(item, item.link_candidate, statuses)
 
-    def _learn_link(self, item: _Work, statuses: dict[str, str]) -> None:
+    def _learn_link(self, item: _Work, candidate: tuple[str, str, str], statuses: dict[str, str]) -> None:
         """A link moves to the event's installation only when the product has no live owner: one
         mis-attributed or forged event must not re-point a live tenant's business product."""
-        bp, linked, source = item.notes["link_candidate"]
+        bp, linked, source = candidate
         owner_live = bool(linked) and statuses.get(linked) not in (None, "", "uninstalled")
         if owner_live or source == "operator":
             logger.warning(
@@ -261,7 +311,7 @@ class EventPipeline:
         """One token per installation, asked for concurrently across installations."""
         from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
 
-        needing = [w for w in live if self._needs_api(w)]
+        needing = [w for w in pending(live) if self._needs_api(w)]
         installations = sorted({w.installation_id for w in needing if w.installation_id})
         outcomes = dict(zip(installations, pool.map(self._token_or_error, installations), strict=True))
         for item in needing:
@@ -271,11 +321,11 @@ class EventPipeline:
             elif not self._wants_order(item):
                 continue  # only the store identity wanted the API: the event is stored as received
             elif isinstance(token, ReauthorizationRequiredError):
-                item.notes["outcome"] = (Outcome.NEEDS_REAUTHORIZATION, "refresh_token_rejected")
+                item.decide(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
             elif isinstance(token, InstallationNotFoundError):
-                item.notes["outcome"] = (Outcome.UNROUTABLE, "installation_not_found")
+                item.decide(Verdict.UNROUTABLE, Reason.INSTALLATION_NOT_FOUND)
             else:
-                item.finish(Verdict.RETRY, f"token: {type(token).__name__}")
+                item.decide(Verdict.RETRY, Reason.TOKEN, type(token).__name__)
 
     def _token_or_error(self, installation_id: str) -> str | Exception:
         try:
@@ -297,8 +347,8 @@ class EventPipeline:
     def _orders_to_fetch(self, live: list[_Work]) -> dict[tuple[str, str], list[_Work]]:
         """One order query per (installation, order), for the events that have their token."""
         orders: dict[tuple[str, str], list[_Work]] = {}
-        for item in live:
-            if item.token and item.result is None and "outcome" not in item.notes and self._wants_order(item):
+        for item in pending(live):
+            if item.token and self._wants_order(item):
                 assert item.event is not None and item.event.ids.order_id and item.installation_id
                 orders.setdefault((item.installation_id, item.event.ids.order_id), []).append(item)
         return orders
@@ -322,39 +372,32 @@ class EventPipeline:
         def run() -> None:
             self._fetch_order(key, items)
             for item in items:
-                if item.result is None:
-                    self._record(item)
+                self._record(item)
 
         return run
 
     def _fetch_order(self, key: tuple[str, str], items: list[_Work]) -> None:
         installation_id, order_id = key
         if not self._fits_a_query():  # the batch's time is nearly up: back to the queue, unstarted
-            for item in items:
-                item.finish(Verdict.RETRY, "out_of_time")
+            _decide(items, Verdict.RETRY, Reason.OUT_OF_TIME)
             return
         started = time.perf_counter()
         outcome = self._fetch(items[0].token or "", installation_id, self._order_query, {"orderId": order_id})
         elapsed = (time.perf_counter() - started) * 1000
         for item in items:
-            item.notes["hydration_ms"] = elapsed
-        if isinstance(outcome, dict):
+            item.hydration_ms = elapsed
+        if isinstance(outcome, Decision):
+            _decide(items, outcome.verdict, outcome.reason, outcome.detail)
+        else:
             order = outcome.get("order")
             if order is None:
-                _mark(items, (Outcome.FAILED, "resource_not_found"))
+                _decide(items, Verdict.FAILED, Reason.RESOURCE_NOT_FOUND)
                 return
             first = items[0].event
             assert first is not None
             items[0].snapshot = OrderSnapshot(
                 installation_id, order_id, order, int(time.time() * 1000), first.event_id, server_version(order)
             )
-        elif outcome == "retry":
-            for item in items:
-                item.finish(Verdict.RETRY, "graphql: transient")
-        elif outcome == "refresh_token_rejected":
-            _mark(items, (Outcome.NEEDS_REAUTHORIZATION, outcome))
-        else:
-            _mark(items, (Outcome.FAILED, outcome))
 
     def _store_job(self, installation_id: str, token: str) -> Callable[[], None]:
         def run() -> None:
@@ -380,9 +423,9 @@ class EventPipeline:
 
     def _fetch(
         self, token: str, installation_id: str, query: str, variables: dict[str, Any] | None
-    ) -> dict[str, Any] | str:
-        """The data, "retry" for transient trouble, or a permanent failure's reason. A refused token
-        (revoked?) is forgotten, refreshed once and the query tried once more."""
+    ) -> dict[str, Any] | Decision:
+        """The data, or how the events waiting on it end (a retry for transient trouble). A refused
+        token (revoked?) is forgotten, refreshed once and the query tried once more."""
         from shared.buy_with_prime import BuyWithPrimeError, GraphQLError
         from shared.errors import ReauthorizationRequiredError
 
@@ -397,31 +440,47 @@ class EventPipeline:
                 token = self._tokens.replace_rejected(installation_id, token, deadline=self._deadline)
             return self._api.graphql(token, installation_id, query, variables, deadline=self._query_deadline())
         except ReauthorizationRequiredError:
-            return "refresh_token_rejected"
+            return Decision(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
         except GraphQLError as error:
             kind = error.types[0] if error.types else "UnknownError"
-            return {
-                "AccessDeniedError": "access_denied",
-                "ResourceNotFoundError": "resource_not_found",
-                "ValidationError": "validation_error",
-            }.get(kind, f"graphql_{kind}")
-        except BuyWithPrimeError as error:
-            return "retry" if error.transient else "unexpected_answer"
-        except Exception:  # noqa: BLE001 - network and unknown trouble: let SQS try again
-            return "retry"
+            reason = GRAPHQL_REASONS.get(kind)
+            return Decision(Verdict.FAILED, reason or Reason.GRAPHQL_ERROR, None if reason else kind)
+        except Exception as error:  # noqa: BLE001 - network and unknown trouble: let SQS try again
+            permanent = isinstance(error, BuyWithPrimeError) and not error.transient
+            return Decision(Verdict.FAILED, Reason.UNEXPECTED_ANSWER) if permanent else RETRY_GRAPHQL
 
     def _record(self, item: _Work) -> None:
+        """Write the message's record as decided (processed when nothing intervened); a duplicate
+        or a retry writes nothing."""
+        decision = item.decision or PROCESSED
+        if decision.verdict in (Verdict.DUPLICATE, Verdict.RETRY):
+            item.finish(decision)
+            return
+        try:
+            recorded = self._write(item, decision)
+        except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
+            if _error_code(error) != "ValidationException" or item.event is None:
+                item.finish(Decision(Verdict.RETRY, Reason.STORE, type(error).__name__))
+                return
+            # a limit limits.problem does not know: keep the message as failed, never retry it
+            logger.warning("event record refused by DynamoDB; recording it as failed")
+            item.event, item.snapshot, item.learned_link = None, None, None
+            decision = Decision(Verdict.FAILED, Reason.SCHEMA_VIOLATION)
+            try:
+                recorded = self._write(item, decision)
+            except Exception as again:  # noqa: BLE001
+                item.finish(Decision(Verdict.RETRY, Reason.STORE, type(again).__name__))
+                return
+        item.finish(decision if recorded else Decision(Verdict.DUPLICATE))
+
+    def _write(self, item: _Work, decision: Decision) -> bool:
         event = item.event
         now = int(self._clock())
-        outcome, reason = item.notes.get("outcome", (Outcome.PROCESSED, None))
-        if event is None:
-            outcome, reason = Outcome.FAILED, item.notes.get("malformed", "malformed")
-        elif item.installation_id is None:
-            outcome, reason = Outcome.UNROUTABLE, "no_installation_for_business_product"
-        keep_raw = outcome is not Outcome.PROCESSED or item.snapshot is None
+        processed = decision.verdict is Verdict.PROCESSED
+        keep_raw = not processed or item.snapshot is None
         record = EventRecord(
             event_id=event.event_id if event else f"sqs:{item.message.message_id}",
-            outcome=outcome,
+            outcome=decision.verdict,
             message_id=item.message.message_id,
             processed_at=now,
             expires_at=now + self._retention_seconds,
@@ -432,29 +491,24 @@ class EventPipeline:
             installation_id=item.installation_id,
             business_product_id=event.ids.business_product_id if event else None,
             resource_paths=event.resource_paths if event else (),
-            idempotency_key=event.scoped_idempotency_key if event and outcome is Outcome.PROCESSED else None,
-            reason=reason,
+            idempotency_key=event.scoped_idempotency_key if event and processed else None,
+            reason=decision.text,
             raw=limits.bounded(item.message.body) if keep_raw else None,
         )
-        try:
-            recorded = self._store.record(
-                record,
-                snapshot=item.snapshot if outcome is Outcome.PROCESSED else None,
-                learned_link=item.learned_link,
-                previous_attention=item.previous_attention,
-            )
-        except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
-            if _error_code(error) == "ValidationException" and item.event is not None:
-                # a limit limits.problem does not know: keep the event as failed, never retry it
-                logger.warning("event record refused by DynamoDB; recording it as failed")
-                item.event, item.snapshot, item.learned_link = None, None, None
-                item.notes["malformed"] = "schema_violation"
-                item.notes.pop("outcome", None)
-                self._record(item)
-                return
-            item.finish(Verdict.RETRY, f"store: {type(error).__name__}")
-            return
-        item.finish(Verdict(outcome.value) if recorded else Verdict.DUPLICATE, reason)
+        return self._store.record(
+            record,
+            snapshot=item.snapshot if processed else None,
+            learned_link=item.learned_link,
+            previous_attention=item.previous_attention,
+        )
+
+
+# GraphQL error types with a reason of their own (others: GRAPHQL_ERROR with the type as detail)
+GRAPHQL_REASONS = {
+    "AccessDeniedError": Reason.ACCESS_DENIED,
+    "ResourceNotFoundError": Reason.RESOURCE_NOT_FOUND,
+    "ValidationError": Reason.VALIDATION_ERROR,
+}
 
 
 def server_version(order: dict[str, Any]) -> int:
@@ -476,6 +530,6 @@ def _error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code") or "")
 
 
-def _mark(items: Iterable[_Work], outcome: tuple[Outcome, str]) -> None:
+def _decide(items: Iterable[_Work], verdict: Verdict, reason: Reason | None, detail: str | None = None) -> None:
     for item in items:
-        item.notes["outcome"] = outcome
+        item.decide(verdict, reason, detail)

@@ -40,11 +40,16 @@ from shared.store.keys import (
 BATCH_GET_LIMIT = 100
 
 
-class Outcome(StrEnum):
+class Verdict(StrEnum):
+    """How one message ends: the one enum of the pipeline, the handler and the store. The first
+    four are recorded (an event record); a duplicate writes nothing; a retry goes back to SQS."""
+
     PROCESSED = "processed"
     UNROUTABLE = "unroutable"
     FAILED = "failed"
     NEEDS_REAUTHORIZATION = "needs_reauthorization"
+    DUPLICATE = "duplicate"
+    RETRY = "retry"
 
 
 class Part(StrEnum):
@@ -58,7 +63,8 @@ class Part(StrEnum):
     STALE_ATTENTION = "stale_attention"  # an earlier delivery's attention item, now resolved
 
 
-ATTENTION_OUTCOMES = frozenset({Outcome.UNROUTABLE, Outcome.FAILED, Outcome.NEEDS_REAUTHORIZATION})
+RECORDED = frozenset({Verdict.PROCESSED, Verdict.UNROUTABLE, Verdict.FAILED, Verdict.NEEDS_REAUTHORIZATION})
+ATTENTION_OUTCOMES = frozenset({Verdict.UNROUTABLE, Verdict.FAILED, Verdict.NEEDS_REAUTHORIZATION})
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class EventRecord:
     """What is kept of one event (and, for attention outcomes, enough to replay it)."""
 
     event_id: str
-    outcome: Outcome
+    outcome: Verdict  # one of RECORDED
     message_id: str
     processed_at: int
     expires_at: int
@@ -161,7 +167,7 @@ class EventStore:
             elif pk.startswith(EVENT_PREFIX):
                 event_id = pk[len(EVENT_PREFIX) :]
                 outcome = get_s(item, "outcome")
-                if outcome == Outcome.PROCESSED:
+                if outcome == Verdict.PROCESSED:
                     found.processed_events.add(event_id)
                 elif outcome and get_s(item, "attention_sk"):
                     found.attention_of[event_id] = (outcome, get_s(item, "attention_sk") or "")
@@ -272,7 +278,7 @@ class EventStore:
                         "TableName": table,
                         "Item": _event_item(record),
                         "ConditionExpression": "attribute_not_exists(pk) OR outcome <> :processed",
-                        "ExpressionAttributeValues": {":processed": s(Outcome.PROCESSED.value)},
+                        "ExpressionAttributeValues": {":processed": s(Verdict.PROCESSED.value)},
                     }
                 },
             )
