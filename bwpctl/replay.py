@@ -58,6 +58,6 @@ def replay_attention(store: EventStore, sqs: Any, queue_url: str, outcome: str, 
             result.skipped += 1
             continue
         sqs.send_message(QueueUrl=queue_url, MessageBody=item.raw)
-        store.delete_attention(outcome, item.sort_key)
+        store.delete_attention(item)
         result.moved += 1
     return result

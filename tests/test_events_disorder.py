@@ -214,3 +214,21 @@ def test_a_message_is_decided_once() -> None:
     with pytest.raises(RuntimeError, match="decided twice"):
         work.decide(Verdict.RETRY, Reason.TOKEN, "TimeoutError")
     assert work.decision is not None and work.decision.text == "installation_not_found"
+
+
+def test_one_merchants_snapshots_and_everyones_attention_items_spread_over_partitions(events: EventsDriver) -> None:
+    # given a flash sale of one merchant: 40 orders in four batches, and 30 unroutable events
+    events.install(A, BP_A)
+    for start in range(0, 40, 10):
+        events.handle(*[_thin(BP_A, f"322-HOT0-{i:06d}") for i in range(start, start + 10)])
+    for start in range(0, 30, 10):
+        events.handle(*[_thin(f"amzn1.bp.nobody-{i}", f"322-NONE-{i:06d}") for i in range(start, start + 10)])
+    # then the snapshots use most of the merchant's 16 partitions, none the token item's
+    partitions = {i["pk"]["S"] for i in events.items_with_pk_prefix(f"ORDERS#{A}#")}
+    assert len(partitions) >= 12
+    assert all(p.startswith(f"ORDERS#{A}#") for p in partitions)
+    # and the attention items several partitions of their outcome, still listed oldest first as one
+    attention = {i["pk"]["S"] for i in events.items_with_pk_prefix("ATTENTION#unroutable#")}
+    assert len(attention) >= 5
+    listed = events.store.attention("unroutable", limit=100)
+    assert len(listed) == 30 and [a.sort_key for a in listed] == sorted(a.sort_key for a in listed)

@@ -16,7 +16,7 @@ from devtools.local_stack import LocalStack, SqsPoller
 from sandbox.catalog import make_order, make_store
 from sandbox.events import partner_event, resource_path
 from shared.store.event_records import EventStore
-from shared.store.keys import EVENT_PREFIX, INSTALLATION_PREFIX, ORDER_SK_PREFIX, STORE_SK
+from shared.store.keys import EVENT_PREFIX, INSTALLATION_PREFIX, ORDER_SK_PREFIX, SNAPSHOT_PREFIX, STORE_SK
 from tests.e2e.merchant import install
 
 pytestmark = pytest.mark.e2e
@@ -109,11 +109,8 @@ def event_records(stack: LocalStack, event_id: str) -> list[dict[str, Any]]:
 
 
 def snapshots(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
-    return [
-        item
-        for item in table_items(stack, INSTALLATION_PREFIX + INSTALLATION)
-        if item["sk"] == ORDER_SK_PREFIX + order_id
-    ]
+    wanted = ORDER_SK_PREFIX + order_id
+    return [item for item in table_items(stack, SNAPSHOT_PREFIX + INSTALLATION) if item["sk"] == wanted]
 
 
 def graphql_calls(stack: LocalStack) -> int:

@@ -140,7 +140,7 @@ def test_a_runner_killed_mid_batch_loses_nothing_and_duplicates_nothing(tmp_path
             runner.read_into(alone)
         records = _event_records(stack)
         snapshots = {
-            (item["pk"]["S"].removeprefix("INSTALLATION#"), item["sk"]["S"].removeprefix("ORDER#"))
+            (item["pk"]["S"].removeprefix("ORDERS#").rpartition("#")[0], item["sk"]["S"].removeprefix("ORDER#"))
             for item in stack.client("dynamodb").scan(TableName=stack.aws.table_name(), ConsistentRead=True)["Items"]
             if item["sk"]["S"].startswith("ORDER#")
         }

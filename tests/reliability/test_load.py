@@ -34,7 +34,8 @@ order snapshot for order events), or has an attention record (unroutable, failed
 needs_reauthorization), or sits in the DLQ; none lost, none processed twice; and every message
 sent ended in exactly one final verdict or in the DLQ.
 
-Cost: 65-80 s on this 2-core machine (about 25 ms per message, most of it moto's). moto's
+Cost: about 130 s on this 2-core machine (about 55 ms per message, most of it moto's, one request at
+a time; each persistently failing message now takes its 10 receives before the DLQ). moto's
 TransactWriteItems copies the whole table per transaction (seconds per event at this size) and
 its EventBridge builds a JSONPath parser per event, so the run uses devtools.local_stack.fast_moto
 (checked in test_fast_moto.py).
@@ -79,7 +80,7 @@ FAULT_EVERY = 20  # messages published between two fault draws
 REVOKED = "amzn1.bwp.installation.load-07"
 READ_TIMEOUT = 1.0
 QUEUE_HIGH_WATER = 40
-RUN_DEADLINE = 150.0  # seconds for publishing + processing; the run takes about half of it
+RUN_DEADLINE = 300.0  # seconds for publishing + processing: a bound, not a speed target (the run takes ~130 s)
 ATTENTION = ("unroutable", "failed", "needs_reauthorization")
 ORDER_TYPES = ["ORDER_CONFIRMED", "PACKAGE_DELIVERY_IN_TRANSIT", "PACKAGE_DELIVERED", "REFUND_REQUESTED"]
 OTHER_TYPES = ["INVENTORY_CHANGED", "BUYABILITY_CHANGED"]
@@ -386,10 +387,11 @@ def _read_table(stack: LocalStack) -> Table:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         if pk.startswith("EVENT#"):
             table.records[pk.removeprefix("EVENT#")] = {k: next(iter(v.values())) for k, v in item.items()}
-        elif pk.startswith("ATTENTION#"):
-            table.attention.add((pk.removeprefix("ATTENTION#"), item["event_id"]["S"]))
-        elif pk.startswith("INSTALLATION#") and sk.startswith("ORDER#"):
-            table.snapshots[(pk.removeprefix("INSTALLATION#"), sk.removeprefix("ORDER#"))] = item["event_id"]["S"]
+        elif pk.startswith("ATTENTION#"):  # ATTENTION#<outcome>#<shard>
+            table.attention.add((pk.removeprefix("ATTENTION#").rpartition("#")[0], item["event_id"]["S"]))
+        elif pk.startswith("ORDERS#") and sk.startswith("ORDER#"):  # ORDERS#<installation>#<shard>
+            installation = pk.removeprefix("ORDERS#").rpartition("#")[0]
+            table.snapshots[(installation, sk.removeprefix("ORDER#"))] = item["event_id"]["S"]
         elif pk.startswith("INSTALLATION#") and sk == "INSTALLATION":
             table.statuses[pk.removeprefix("INSTALLATION#")] = item["status"]["S"]
     return table

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shared.store.installations import InstallationStore
+from shared.store.keys import snapshot_partitions
 from tests.events_driver import EventsDriver
 
 A, B = "amzn1.bwp.installation.events-a", "amzn1.bwp.installation.events-b"
@@ -24,8 +25,10 @@ NOBODY = "amzn1.bwp.installation.never-installed"
 
 
 def _partition(events: EventsDriver, installation_id: str) -> list[dict[str, Any]]:
-    items = events.items_with_pk_prefix(f"INSTALLATION#{installation_id}")
-    return sorted((i for i in items if i["pk"]["S"] == f"INSTALLATION#{installation_id}"), key=lambda i: i["sk"]["S"])
+    """The tenant's own partitions: its installation item and its 16 snapshot partitions."""
+    own = {f"INSTALLATION#{installation_id}", *snapshot_partitions(installation_id)}
+    items = [i for i in events.items_with_pk_prefix("") if i["pk"]["S"] in own]
+    return sorted(items, key=lambda i: i["sk"]["S"])
 
 
 def _link(events: EventsDriver, business_product_id: str) -> str | None:

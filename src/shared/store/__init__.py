@@ -3,10 +3,10 @@
 Item types (pk / sk):
 - INSTALLATION#<installationId> / INSTALLATION  - the installation, its tokens and refresh lease
 - OAUTH_STATE#<state>           / OAUTH_STATE   - a launched flow's PKCE verifier (TTL: minutes)
-- INSTALLATION#<installationId> / ORDER#<orderId> - the latest order snapshot
+- ORDERS#<installationId>#<0-15> / ORDER#<orderId> - the latest order snapshot (16 partitions per tenant)
 - INSTALLATION#<installationId> / STORE         - the store identity (siteId, widgetId)
 - EVENT#<eventId>               / EVENT         - event log and de-duplication (TTL: retention)
-- EVENT_KEY#<idempotencyKey>    / EVENT_KEY     - de-duplication on the idempotency key (TTL: retention)
+- EVENT_KEY#<scope>#<idempotencyKey> / EVENT_KEY - de-duplication on the idempotency key, per tenant (TTL: retention)
 - BUSINESS_PRODUCT#<id>         / INSTALLATION_LINK - which installation a business product belongs to
-- ATTENTION#<outcome>           / <time>#<eventId> - unroutable / failed / re-authorisation events, replayable
+- ATTENTION#<outcome>#<0-7>     / <time>#<eventId> - unroutable / failed / re-authorisation events, replayable
 """

@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Any
 
 from shared.store.keys import (
-    ATTENTION_PREFIX,
     EVENT_KEY_PREFIX,
     EVENT_KEY_SK,
     EVENT_PREFIX,
@@ -25,16 +24,18 @@ from shared.store.keys import (
     INSTALLATION_SK,
     LINK_PREFIX,
     LINK_SK,
-    ORDER_SK_PREFIX,
     STORE_SK,
     TTL_ATTRIBUTE,
     Item,
+    attention_partition,
+    attention_partitions,
     get_n,
     get_s,
     is_conditional_check_failure,
     key,
     n,
     s,
+    snapshot_key,
 )
 
 BATCH_GET_LIMIT = 100
@@ -127,6 +128,7 @@ class AttentionItem:
     installation_id: str | None
     business_product_id: str | None
     raw: str | None
+    partition: str = ""  # its pk (ATTENTION#<outcome>#<shard>)
 
 
 class EventStore:
@@ -185,9 +187,7 @@ class EventStore:
         return "Item" in answer
 
     def order_snapshot(self, installation_id: str, order_id: str) -> dict[str, Any] | None:
-        answer = self._client.get_item(
-            TableName=self._table, Key=key(INSTALLATION_PREFIX + installation_id, ORDER_SK_PREFIX + order_id)
-        )
+        answer = self._client.get_item(TableName=self._table, Key=snapshot_key(installation_id, order_id))
         item = answer.get("Item")
         return None if item is None else dict(json.loads(get_s(item, "order") or "{}"))
 
@@ -196,12 +196,17 @@ class EventStore:
         return None if item is None else {k: next(iter(v.values())) for k, v in item.items()}
 
     def attention(self, outcome: str, limit: int = 100) -> list[AttentionItem]:
-        answer = self._client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": s(ATTENTION_PREFIX + outcome)},
-            Limit=limit,
-        )
+        """The oldest `limit` attention items of `outcome`, across its partitions."""
+        items: list[Item] = []
+        for partition in attention_partitions(outcome):
+            answer = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": s(partition)},
+                Limit=limit,
+            )
+            items += answer.get("Items", [])
+        items.sort(key=lambda item: get_s(item, "sk") or "")
         return [
             AttentionItem(
                 outcome=outcome,
@@ -211,8 +216,9 @@ class EventStore:
                 installation_id=get_s(item, "installation_id"),
                 business_product_id=get_s(item, "business_product_id"),
                 raw=get_s(item, "raw"),
+                partition=get_s(item, "pk") or "",
             )
-            for item in answer.get("Items", [])
+            for item in items[:limit]
         ]
 
     # ----------------------------------------------------------------- writes
@@ -256,8 +262,8 @@ class EventStore:
         """Register (or correct) which installation a business product belongs to."""
         self._client.put_item(TableName=self._table, Item=_link_item(business_product_id, installation_id, source))
 
-    def delete_attention(self, outcome: str, sort_key: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=key(ATTENTION_PREFIX + outcome, sort_key))
+    def delete_attention(self, item: AttentionItem) -> None:
+        self._client.delete_item(TableName=self._table, Key=key(item.partition, item.sort_key))
 
     # --------------------------------------------------------------- internals
     def _writes(
@@ -313,7 +319,7 @@ class EventStore:
             writes.append((Part.ATTENTION, {"Put": {"TableName": table, "Item": _attention_item(record)}}))
         if previous_attention and previous_attention != (record.outcome.value, record.attention_sk):
             outcome, sort_key = previous_attention
-            stale = key(ATTENTION_PREFIX + outcome, sort_key)
+            stale = key(attention_partition(outcome, record.event_id), sort_key)
             writes.append((Part.STALE_ATTENTION, {"Delete": {"TableName": table, "Key": stale}}))
         return writes
 
@@ -384,7 +390,7 @@ def _event_item(record: EventRecord) -> Item:
 
 def _attention_item(record: EventRecord) -> Item:
     item: Item = {
-        **key(ATTENTION_PREFIX + record.outcome.value, record.attention_sk),
+        **key(attention_partition(record.outcome.value, record.event_id), record.attention_sk),
         "event_id": s(record.event_id),
         "recorded_at": n(record.processed_at),
     }
@@ -413,7 +419,7 @@ def _snapshot_put(snapshot: OrderSnapshot) -> dict[str, Any]:
     `version` existed count as version 0; the fetch time breaks a tie)."""
     return {
         "Item": {
-            **key(INSTALLATION_PREFIX + snapshot.installation_id, ORDER_SK_PREFIX + snapshot.order_id),
+            **snapshot_key(snapshot.installation_id, snapshot.order_id),
             "order_id": s(snapshot.order_id),
             "order": s(json.dumps(snapshot.order, separators=(",", ":"), sort_keys=True)),
             "fetched_at": n(snapshot.fetched_at_ms),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 PK = "pk"
@@ -23,6 +24,7 @@ EVENT_KEY_SK = "EVENT_KEY"
 LINK_PREFIX = "BUSINESS_PRODUCT#"
 LINK_SK = "INSTALLATION_LINK"
 ORDER_SK_PREFIX = "ORDER#"
+SNAPSHOT_PREFIX = "ORDERS#"
 STORE_SK = "STORE"
 ATTENTION_PREFIX = "ATTENTION#"
 
@@ -47,6 +49,34 @@ def rescued_tokens_key(installation_id: str) -> Item:
 
 def uninstall_token_key(token_digest: str) -> Item:
     return {PK: {"S": UNINSTALL_TOKEN_PREFIX + token_digest}, SK: {"S": UNINSTALL_TOKEN_SK}}
+
+
+# Hot keys: one merchant's flash sale writes its order snapshots over SNAPSHOT_SHARDS partitions
+# (ORDERS#<installationId>#<0-15>, still one tenant's: a purge queries 16 partitions), apart from its
+# token item; every tenant's attention items spread over ATTENTION_SHARDS partitions per outcome.
+SNAPSHOT_SHARDS = 16
+ATTENTION_SHARDS = 8
+
+
+def shard_of(value: str, shards: int) -> int:
+    return int(hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % shards
+
+
+def snapshot_key(installation_id: str, order_id: str) -> Item:
+    pk = f"{SNAPSHOT_PREFIX}{installation_id}#{shard_of(order_id, SNAPSHOT_SHARDS)}"
+    return key(pk, ORDER_SK_PREFIX + order_id)
+
+
+def snapshot_partitions(installation_id: str) -> list[str]:
+    return [f"{SNAPSHOT_PREFIX}{installation_id}#{n}" for n in range(SNAPSHOT_SHARDS)]
+
+
+def attention_partition(outcome: str, event_id: str) -> str:
+    return f"{ATTENTION_PREFIX}{outcome}#{shard_of(event_id, ATTENTION_SHARDS)}"
+
+
+def attention_partitions(outcome: str) -> list[str]:
+    return [f"{ATTENTION_PREFIX}{outcome}#{n}" for n in range(ATTENTION_SHARDS)]
 
 
 def oauth_state_key(state: str) -> Item:
