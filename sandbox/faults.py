@@ -46,6 +46,7 @@ class Faults:
         self._queued: dict[str, deque[Fault]] = {name: deque() for name in FAULT_ENDPOINTS}
         self._throttles = 0
         self._latency: dict[str, float] = {name: 0.0 for name in ENDPOINTS}
+        self._holds: deque[float] = deque()
 
     def fail_next(
         self,
@@ -87,6 +88,14 @@ class Faults:
         with self._lock:
             self._throttles += times
 
+    def hold_next(self, seconds: float) -> None:
+        with self._lock:
+            self._holds.append(seconds)
+
+    def take_hold(self) -> float:
+        with self._lock:
+            return self._holds.popleft() if self._holds else 0.0
+
     def take_throttle(self) -> bool:
         with self._lock:
             if self._throttles <= 0:
@@ -110,3 +119,4 @@ class Faults:
                 queue.clear()
             self._throttles = 0
             self._latency = {name: 0.0 for name in ENDPOINTS}
+            self._holds.clear()

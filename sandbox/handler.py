@@ -299,6 +299,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         )
         if label:
             sandbox.count(f"graphql:{label}")
+        time.sleep(sandbox.faults.take_hold())  # the answer is computed: held, it carries the old state
         self._json(status, document)
 
     def _access_denied(self, authorization: str) -> tuple[str, str] | None:

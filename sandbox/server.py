@@ -225,6 +225,11 @@ class BuyWithPrimeSandbox:
         ``status`` and ``body`` (default: an OAuth error / a GraphQL errors[] document)."""
         self.faults.fail_next(endpoint, status, times, body, headers)
 
+    def hold_next_graphql_answer(self, seconds: float) -> None:
+        """The next GraphQL request is answered with the state as of its arrival, but only after
+        ``seconds``: a slow answer carrying an older state than a later request's."""
+        self.faults.hold_next(seconds)
+
     def throttle_next(self, times: int = 1) -> None:
         """Answer the next ``times`` GraphQL requests with HTTP 200 + a ThrottlingError."""
         self.faults.throttle_next(times)

@@ -169,3 +169,42 @@ def test_a_container_with_no_time_left_neither_redeems_nor_blocks_the_next(
     assert sandbox.calls["token:refresh_token"] == 0
     assert "token_sha256" in container().ask(op="token", installation_id=INSTALLATION, seconds=10)
     assert sandbox.calls["token:refresh_token"] == 1
+
+
+def test_an_older_order_answer_arriving_last_never_replaces_the_newer_snapshot(world: Any, sandbox: Any) -> None:
+    """Issue 9, case 2, with containers as separate processes: A's query is answered with the
+    order's older state but slowly; meanwhile the order changes and B fetches and stores the newer
+    state; A's answer lands last. The snapshot keeps the newer state (its server version)."""
+    from sandbox.events import partner_event, resource_path
+    from shared.store.event_records import EventStore
+
+    container, dynamodb = world
+    slow_enough = json.dumps({**asdict(SCALED), "graphql": {**asdict(SCALED.graphql), "read_timeout": 6.0}})
+    a, b = container(BUDGET=slow_enough), container(BUDGET=slow_enough)
+    order_id = "322-RACE-000001"
+
+    def body(order: str) -> str:
+        event = partner_event(
+            "ORDER_CONFIRMED",
+            [resource_path("amzn1.bp.race", order_id=order)],
+            event_format="legacy",
+            installation_id=INSTALLATION,
+        )
+        return json.dumps(event)
+
+    for process, warm in ((a, "322-WARM-00000A"), (b, "322-WARM-00000B")):  # cold starts out of the race
+        assert process.ask(op="events", bodies=[body(warm)], seconds=20.0) == {"failures": []}
+    state = {"id": order_id, "lineItems": [{"id": "li-1", "state": "PENDING"}]}
+    sandbox.put_order(INSTALLATION, order_id, {**state, "updatedAt": "2026-12-01T10:00:00Z"})
+    sandbox.hold_next_graphql_answer(2.0)
+    before = sandbox.calls["graphql:order"]
+    a.send(op="events", bodies=[body(order_id)], seconds=20.0)
+    deadline = time.monotonic() + 10
+    while sandbox.calls["graphql:order"] == before and time.monotonic() < deadline:  # A's query is in
+        time.sleep(0.02)
+    newer = {"id": order_id, "updatedAt": "2026-12-01T10:05:00Z", "lineItems": [{"id": "li-1", "state": "SHIPPED"}]}
+    sandbox.put_order(INSTALLATION, order_id, newer)
+    assert b.ask(op="events", bodies=[body(order_id)], seconds=20.0) == {"failures": []}
+    assert a.result() == {"failures": []}  # processed too: its event is recorded, its older answer is not
+    snapshot = EventStore(dynamodb, TABLE_NAME).order_snapshot(INSTALLATION, order_id)
+    assert snapshot is not None and snapshot["lineItems"][0]["state"] == "SHIPPED"

@@ -7,6 +7,8 @@ start, then answers one JSON command per stdin line with one `ANSWER {json}` lin
     {"op": "token", "installation_id": "...", "seconds": 5.0}        -> {"token_sha256": "..."}
                                                                        or {"error": "TypeName"}
     {"op": "throttle", "operation": "UpdateItem", "times": 9, "after": 1}  -> {"ok": true}
+    {"op": "events", "bodies": ["<SQS body>", ...], "seconds": 20.0}      -> {"failures": [...]}
+      (the events function's handler, with its own collaborators, built on first use)
 
 `seconds` is the invocation's remaining time. `BUDGET` (JSON of TimeBudget's token/graphql fields
 and scalars) scales the production budget down; `CLOCK_OFFSET` moves this container's wall clock.
@@ -50,10 +52,14 @@ def main() -> int:
             clock=lambda: time.time() + offset,
         )
     faults: Any = None
+    events: Any = None
     print(ANSWER + json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
-        if command["op"] == "throttle":
+        if command["op"] == "events":
+            events = events or _events_dependencies(deps)
+            answer = _handle_events(events, command["bodies"], command["seconds"])
+        elif command["op"] == "throttle":
             from tests.reliability.wire_faults import WireFaults
 
             faults = faults or WireFaults(deps.dynamodb)
@@ -74,6 +80,25 @@ def main() -> int:
                 answer = {"error": type(error).__name__}
         print(ANSWER + json.dumps(answer), flush=True)
     return 0
+
+
+def _events_dependencies(shared: SharedDependencies) -> Any:
+    from events.dependencies import Dependencies
+
+    deps = Dependencies()
+    deps.budget = shared.budget  # type: ignore[misc]
+    return deps
+
+
+def _handle_events(deps: Any, bodies: list[str], seconds: float) -> dict[str, Any]:
+    from devtools.apigw import LambdaContext
+    from devtools.sqs import sqs_record
+    from events import handler
+
+    records = [sqs_record(body) for body in bodies]
+    answer = handler.handle({"Records": records}, LambdaContext("EventsFunction", timeout=seconds), deps)
+    failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+    return {"failures": [i for i, record in enumerate(records) if record["messageId"] in failed]}
 
 
 if __name__ == "__main__":
