@@ -232,3 +232,24 @@ def test_one_merchants_snapshots_and_everyones_attention_items_spread_over_parti
     assert len(attention) >= 5
     listed = events.store.attention("unroutable", limit=100)
     assert len(listed) == 30 and [a.sort_key for a in listed] == sorted(a.sort_key for a in listed)
+
+
+def test_a_revoked_app_ends_in_reauthorization_even_when_the_replacement_token_is_refused_too(
+    events: EventsDriver,
+) -> None:
+    # given container X caching token T1, and container Y that then refreshed the pair (T2 stored)
+    events.install(A, BP_A)
+    x = events.lambda_deps
+    assert events.handle(_thin(BP_A, "322-REVK-000001"), deps=x)[0] == {"batchItemFailures": []}
+    first = x.tokens.access_token(A)
+    y = events.new_lambda()
+    assert y.tokens.replace_rejected(A, first) != first
+    # when the merchant revokes the app (every token) and X meets its next order event
+    events.sandbox.revoke_access_tokens(A)
+    events.sandbox.revoke_refresh_tokens(A)
+    event = _thin(BP_A, "322-REVK-000002")
+    assert events.handle(event, deps=x)[0] == {"batchItemFailures": []}
+    # then T1 is refused, its replacement T2 (Y's) is refused too, and replacing that one meets
+    # invalid_grant: the event waits for re-authorisation, it is not a permanent failure
+    record = events.event_record(parse_event(events.body(event)).event_id)
+    assert record is not None and record["outcome"] == "needs_reauthorization"

@@ -28,6 +28,7 @@ from shared.observability import count, logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Verdict
 
 LINK_CACHE_SECONDS = 300
+MAX_TOKEN_REPLACEMENTS = 2  # per query: see EventPipeline._fetch
 
 
 class TokenProvider(Protocol):
@@ -430,15 +431,19 @@ class EventPipeline:
         from shared.errors import ReauthorizationRequiredError
 
         try:
-            try:
-                return self._api.graphql(token, installation_id, query, variables, deadline=self._query_deadline())
-            except GraphQLError as error:
-                if not error.authentication_failed:
-                    raise
-                count("GraphQLTokenRefused")
-                logger.warning("access token refused by the API; refreshing once", extra={"types": error.types})
-                token = self._tokens.replace_rejected(installation_id, token, deadline=self._deadline)
-            return self._api.graphql(token, installation_id, query, variables, deadline=self._query_deadline())
+            # A refused token is replaced at most twice: the replacement may be another container's
+            # token, refused too (revoked together); replacing that one forces a refresh, whose
+            # answer (a new pair, or invalid_grant: re-authorisation) settles it.
+            for replacements in range(MAX_TOKEN_REPLACEMENTS + 1):
+                try:
+                    return self._api.graphql(token, installation_id, query, variables, deadline=self._query_deadline())
+                except GraphQLError as error:
+                    if not error.authentication_failed or replacements == MAX_TOKEN_REPLACEMENTS:
+                        raise
+                    count("GraphQLTokenRefused")
+                    logger.warning("access token refused by the API; replacing it", extra={"types": error.types})
+                    token = self._tokens.replace_rejected(installation_id, token, deadline=self._deadline)
+            raise AssertionError("unreachable")  # pragma: no cover
         except ReauthorizationRequiredError:
             return Decision(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
         except GraphQLError as error:
