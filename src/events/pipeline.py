@@ -38,6 +38,10 @@ class TokenProvider(Protocol):
 
     def replace_rejected(self, installation_id: str, rejected: str, *, deadline: Deadline | None = None) -> str: ...
 
+    def replacement(
+        self, installation_id: str, rejected: str, *, deadline: Deadline | None = None
+    ) -> tuple[str, bool]: ...
+
     def forget(self, installation_id: str) -> None: ...
 
 
@@ -431,19 +435,20 @@ class EventPipeline:
         from shared.errors import ReauthorizationRequiredError
 
         try:
-            # A refused token is replaced at most twice: the replacement may be another container's
-            # token, refused too (revoked together); replacing that one forces a refresh, whose
-            # answer (a new pair, or invalid_grant: re-authorisation) settles it.
-            for replacements in range(MAX_TOKEN_REPLACEMENTS + 1):
+            # A refused token is forgotten, refreshed once and the query tried once more. If the
+            # replacement was not newly issued (another container's token, maybe revoked together
+            # with the refused one) and is refused too, it is replaced once more: that refreshes.
+            replacements = 0
+            while True:
                 try:
                     return self._api.graphql(token, installation_id, query, variables, deadline=self._query_deadline())
                 except GraphQLError as error:
-                    if not error.authentication_failed or replacements == MAX_TOKEN_REPLACEMENTS:
+                    if not error.authentication_failed or replacements >= MAX_TOKEN_REPLACEMENTS:
                         raise
                     count("GraphQLTokenRefused")
                     logger.warning("access token refused by the API; replacing it", extra={"types": error.types})
-                    token = self._tokens.replace_rejected(installation_id, token, deadline=self._deadline)
-            raise AssertionError("unreachable")  # pragma: no cover
+                    token, refreshed = self._tokens.replacement(installation_id, token, deadline=self._deadline)
+                    replacements += 1 if not refreshed else MAX_TOKEN_REPLACEMENTS
         except ReauthorizationRequiredError:
             return Decision(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
         except GraphQLError as error:

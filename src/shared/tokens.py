@@ -113,10 +113,15 @@ class TokenService:
         cached = self._cache.get(installation_id, self._clock(), self.refresh_ahead, generation)
         if cached:
             return cached
-        return self._obtain(installation_id, deadline or self._default_deadline(), rejected=None)
+        return self._obtain(installation_id, deadline or self._default_deadline(), rejected=None)[0]
 
     def replace_rejected(self, installation_id: str, rejected: str, *, deadline: Deadline | None = None) -> str:
         """The API refused `rejected` (revoked?): forget it, refresh once, return the new token."""
+        return self.replacement(installation_id, rejected, deadline=deadline)[0]
+
+    def replacement(self, installation_id: str, rejected: str, *, deadline: Deadline | None = None) -> tuple[str, bool]:
+        """As `replace_rejected`, and whether the token was newly issued for this call (False: another
+        container's newer token, issued before `rejected` was refused, so maybe refused too)."""
         self._cache.forget(installation_id, rejected)
         count("AccessTokenRejected")
         return self._obtain(installation_id, deadline or self._default_deadline(), rejected=rejected)
@@ -137,7 +142,8 @@ class TokenService:
     def _default_deadline(self) -> Deadline:
         return Deadline.after(self._budget.worst_case_refresh_seconds + self._budget.max_wait_seconds)
 
-    def _obtain(self, installation_id: str, deadline: Deadline, rejected: str | None) -> str:
+    def _obtain(self, installation_id: str, deadline: Deadline, rejected: str | None) -> tuple[str, bool]:
+        """A usable token, and whether this call refreshed it."""
         budget = self._budget
         waited = 0.0
         while True:
@@ -149,7 +155,7 @@ class TokenService:
             if fresh:
                 assert token is not None
                 self._remember(installation, token)
-                return token
+                return token, False
             usable = bool(token) and token != rejected and valid_for > budget.min_validity_seconds
             if installation.lease_expires_at < now:  # nobody refreshing (or a dead holder's lease)
                 try:
@@ -158,14 +164,14 @@ class TokenService:
                     if not (usable and getattr(error, "transient", False)):
                         raise
                     count("StaleTokenServedAfterRefreshFailure")
-                    return str(token)  # refresh later; this one is still valid
+                    return str(token), False  # refresh later; this one is still valid
                 if refreshed is not None:
-                    return refreshed
+                    return refreshed, True
                 continue  # lost the lease race or the store: read what the winner stored
             if usable:  # stale-while-revalidate: another container is refreshing right now
                 assert token is not None
                 count("StaleTokenServed")
-                return token
+                return token, False
             if waited >= budget.max_wait_seconds or not deadline.fits(budget.poll_seconds):
                 raise TokenRefreshBusyError(f"refresh of installation {installation_id} still in progress")
             self._sleep(budget.poll_seconds)
