@@ -14,31 +14,17 @@ import requests
 from devtools.atomic_dynamodb import AtomicDynamoDB
 from devtools.template import load_template
 from sandbox.server import BuyWithPrimeSandbox
-from shared.budget import DEFAULT_BUDGET, Deadline, HttpBudget, TimeBudget
+from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 from shared.buy_with_prime import BuyWithPrimeClient
-from shared.models import ClientCredentials, InstallationStatus, TokenSet
+from shared.models import InstallationStatus, TokenSet
 from shared.store.installations import SWEEP_SHARDS, InstallationStore
 from shared.store.keys import SWEEP_INDEX, SWEEP_SHARD
 from shared.tokens import TokenCache, TokenService
 from sweep.idle import MAX_CONSECUTIVE_FAILURES, SweepReport, sweep_idle
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, TABLE_NAME
+from tests.conftest import TABLE_NAME
+from tests.reliability.test_token_time import SCALED, StaticCredentials  # production's shape, a tenth of the time
 
 DAY = 24 * 3600
-CREDENTIALS = ClientCredentials(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)  # type: ignore[arg-type]
-# Production's shape at a tenth of the time (as in tests/reliability/test_token_time.py).
-SCALED = TimeBudget(
-    token=HttpBudget(connect_timeout=0.3, read_timeout=1.0, attempts=4, backoff_base=0.01, backoff_cap=0.05),
-    graphql=HttpBudget(connect_timeout=0.3, read_timeout=1.0, attempts=4, backoff_base=0.01, backoff_cap=0.05),
-    store_reserve_seconds=0.6,
-    clock_skew_seconds=0.2,
-    max_wait_seconds=8.0,
-    poll_seconds=0.05,
-)
-
-
-class StaticCredentials:
-    def get(self) -> ClientCredentials:
-        return CREDENTIALS
 
 
 class Fleet:

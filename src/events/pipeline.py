@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol
@@ -448,7 +449,8 @@ class EventPipeline:
                     count("GraphQLTokenRefused")
                     logger.warning("access token refused by the API; replacing it", extra={"types": error.types})
                     token, refreshed = self._tokens.replacement(installation_id, token, deadline=self._deadline)
-                    replacements += 1 if not refreshed else MAX_TOKEN_REPLACEMENTS
+                    # a newly issued token that is refused too ends it; another container's may be replaced
+                    replacements = MAX_TOKEN_REPLACEMENTS if refreshed else replacements + 1
         except ReauthorizationRequiredError:
             return Decision(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
         except GraphQLError as error:
@@ -523,8 +525,6 @@ GRAPHQL_REASONS = {
 
 def server_version(order: dict[str, Any]) -> int:
     """The order's `updatedAt` in epoch ms (the server's version of it); 0 when absent or unreadable."""
-    from datetime import UTC, datetime
-
     value = order.get("updatedAt")
     if not isinstance(value, str):
         return 0
