@@ -118,6 +118,6 @@ def _stored_summary(dynamodb: Any, table: str) -> list[str]:
                 f"event {pk[6:]}: {item.get('event_type', {}).get('S', '?')} -> {item['outcome']['S']}"
                 + (f" ({item['reason']['S']})" if "reason" in item else "")
             )
-        elif sk.startswith("ORDER#") or sk == "STORE" or pk.startswith("ATTENTION#"):
+        elif "kind" in item or sk == "STORE" or pk.startswith("ATTENTION#"):  # snapshots, store, attention
             lines.append(f"{pk} / {sk}")
     return sorted(lines)

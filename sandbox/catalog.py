@@ -12,7 +12,14 @@ import hashlib
 import uuid
 from typing import Any
 
-__all__ = ["ORDER_ALIAS_NAMESPACE", "make_order", "make_store", "order_id_for_alias"]
+__all__ = [
+    "ORDER_ALIAS_NAMESPACE",
+    "make_inventory_item",
+    "make_order",
+    "make_product",
+    "make_store",
+    "order_id_for_alias",
+]
 
 _NAMESPACE = uuid.UUID("6f1c2a55-3b1e-4f59-9d0a-52a1b5c0e001")
 ORDER_ALIAS_NAMESPACE = uuid.UUID("6f1c2a55-3b1e-4f59-9d0a-52a1b5c0e002")
@@ -92,4 +99,27 @@ def make_order(order_id: str, api_version: str | None = None, alias: tuple[str, 
         "lineItems": line_items,
         delivery_key: packages,
         "totalPrice": _money(f"{total_cents // 100}.{total_cents % 100:02d}"),
+    }
+
+
+def make_inventory_item(inventory_item_id: str) -> dict[str, Any]:
+    """``inventoryItem { inventoryItemId buyableQuantity { unit amount } }`` (documented shape)."""
+    seed = _digest("inventory", inventory_item_id)
+    return {
+        "__typename": "InventoryItem",
+        "inventoryItemId": inventory_item_id,
+        "buyableQuantity": {"__typename": "Quantity", "unit": "UNIT", "amount": seed[0] % 50},
+    }
+
+
+def make_product(product_id: str) -> dict[str, Any]:
+    """``product`` with its ``buyability`` (documented fields; looked up by ``id``, an assumption)."""
+    seed = _digest("product", product_id)
+    return {
+        "__typename": "Product",
+        "id": product_id,
+        "sku": {"__typename": "SkuProductIdentifier", "value": f"SKU-{seed[1]:03d}"},
+        "externalId": {"__typename": "ExternalProductIdentifier", "value": f"ext-{product_id}"},
+        "amazonSku": {"__typename": "AmazonSkuProductIdentifier", "value": f"MSKU-{seed[2]:03d}"},
+        "buyability": {"__typename": "Buyability", "status": "BUYABLE" if seed[3] % 4 else "NOT_BUYABLE"},
     }

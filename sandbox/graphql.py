@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.catalog import make_order, make_store, order_id_for_alias
+from sandbox.catalog import make_inventory_item, make_order, make_product, make_store, order_id_for_alias
 from sandbox.gql import Field, GraphQLSyntaxError, parse_operation, project
 
 __all__ = ["error_document", "execute", "graphql_error"]
@@ -90,6 +90,17 @@ def _order_lookup(
     return make_order(order_id, api_version, alias), None
 
 
+def _item_lookup(sel: Field) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """inventoryItem(inventoryItemId:) and product(identifier: {id:}); other forms are refused."""
+    if sel.name == "inventoryItem" and isinstance(sel.args.get("inventoryItemId"), str):
+        return make_inventory_item(sel.args["inventoryItemId"]), None
+    identifier = sel.args.get("identifier")
+    if sel.name == "product" and isinstance(identifier, dict) and isinstance(identifier.get("id"), str):
+        return make_product(identifier["id"]), None
+    needs = "inventoryItemId" if sel.name == "inventoryItem" else "identifier: {id}"
+    return None, graphql_error(f"{sel.name} needs {needs}", "ValidationError", "INVALID_ARGUMENT", [sel.alias])
+
+
 def execute(
     raw_body: bytes,
     installation_id: str,
@@ -114,7 +125,9 @@ def execute(
         fields = parse_operation(query, variables, operation_name if isinstance(operation_name, str) else None)
     except GraphQLSyntaxError as exc:
         return 200, error_document(str(exc), "ValidationError", "INVALID_QUERY"), ""
-    unknown = [f.name for f in fields if f.name not in ("buyWithPrimeStore", "order", "__typename")]
+    unknown = [
+        f.name for f in fields if f.name not in ("buyWithPrimeStore", "order", "inventoryItem", "product", "__typename")
+    ]
     if unknown:
         message = f"Field '{unknown[0]}' in type 'Query' is undefined"
         return 200, error_document(message, "ValidationError", "UNKNOWN_FIELD"), ""
@@ -126,6 +139,10 @@ def execute(
             value = "Query"
         elif sel.name == "buyWithPrimeStore":
             value = make_store(installation_id)
+        elif sel.name in ("inventoryItem", "product"):
+            value, error = _item_lookup(sel)
+            if error is not None:
+                errors.append(error)
         else:
             value, error = _order_lookup(sel, installation_id, api_version, orders)
             if error is not None:

@@ -83,7 +83,7 @@ def test_account_may_be_absent() -> None:
         ("businessProduct/bp/order/o-1/return/x", {"business_product_id": "bp", "order_id": "o-1", "return_id": "x"}),
         ("businessProduct/bp/order/o/delivery/d", {"business_product_id": "bp", "order_id": "o", "delivery_id": "d"}),
         ("businessProduct/bp/items/i-9", {"business_product_id": "bp", "item_id": "i-9"}),
-        ("businessProduct/bp/item-quantities/i-9", {"business_product_id": "bp", "item_id": "i-9"}),
+        ("businessProduct/bp/item-quantities/i-9", {"business_product_id": "bp", "inventory_item_id": "i-9"}),
         (
             "businessProduct/bp/carrier/UPS/tracker/1Z",
             {"business_product_id": "bp", "carrier_code": "UPS", "tracking_number": "1Z"},

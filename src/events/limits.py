@@ -16,7 +16,7 @@ from shared.store.keys import (
     EVENT_PREFIX,
     INSTALLATION_PREFIX,
     LINK_PREFIX,
-    ORDER_SK_PREFIX,
+    snapshot_key,
 )
 
 PARTITION_KEY_BYTES = 2048
@@ -41,7 +41,9 @@ def problem(event: PartnerEvent) -> str | None:
         ("idempotency_key", _prefixed(EVENT_KEY_PREFIX, event.scoped_idempotency_key), PARTITION_KEY_BYTES),
         ("business_product_id", _prefixed(LINK_PREFIX, event.ids.business_product_id), PARTITION_KEY_BYTES),
         ("installation_id", _prefixed(INSTALLATION_PREFIX, event.installation_id), PARTITION_KEY_BYTES),
-        ("order_id", _prefixed(ORDER_SK_PREFIX, event.ids.order_id), SORT_KEY_BYTES),
+        ("order_id", _snapshot_sk("ORDER", event.ids.order_id), SORT_KEY_BYTES),
+        ("item_id", _snapshot_sk("PRODUCT", event.ids.item_id), SORT_KEY_BYTES),
+        ("inventory_item_id", _snapshot_sk("INVENTORY_ITEM", event.ids.inventory_item_id), SORT_KEY_BYTES),
         ("event_time", f"{event.time or ''}#{event.event_id}", SORT_KEY_BYTES),  # the attention sort key
         ("event_type", event.received_type, TEXT_BYTES),
     ]
@@ -72,3 +74,8 @@ def bounded(text: str, limit: int = RAW_BYTES) -> str:
 
 def _prefixed(prefix: str, value: str | None) -> str | None:
     return None if value is None else prefix + value
+
+
+def _snapshot_sk(kind: str, resource_id: str | None) -> str | None:
+    """The sort key of the resource's snapshot versions (events/hydrators.py keys them so)."""
+    return None if resource_id is None else str(snapshot_key(kind, "", resource_id, 0)["sk"]["S"])

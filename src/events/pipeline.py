@@ -5,8 +5,10 @@
    product belongs to;
 3. route each event to its installation (contextKeys, else the business-product link);
 4. one access token per installation (refreshed at most once, by the token service);
-5. hydrate concurrently: one order query per (installation, order), the store identity once;
-6. record each event with one conditional write (a transaction when it carries more).
+5. hydrate concurrently: one query per (installation, resource) for what each event carries (an
+   order, an inventory item, a product: events/hydrators.py), the store identity once;
+6. record as each answer arrives: one BatchWriteItem per resource for its snapshot and its
+   processed events; attention outcomes with one conditional write each.
 
 Every message ends with a verdict; only RETRY (transient trouble) sends it back to the queue.
 """
@@ -17,16 +19,16 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol
 
-from events import limits, queries
+from events import limits
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
+from events.hydrators import STORE_IDENTITY, Hydrator, epoch_ms, hydrator_for
 from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 from shared.observability import count, logger
-from shared.store.event_records import EventRecord, EventStore, Lookup, OrderSnapshot, Verdict
+from shared.store.event_records import EventRecord, EventStore, Lookup, Processed, Snapshot, Verdict
 
 LINK_CACHE_SECONDS = 300
 MAX_TOKEN_REPLACEMENTS = 2  # per query: see EventPipeline._fetch
@@ -44,6 +46,8 @@ class TokenProvider(Protocol):
     ) -> tuple[str, bool]: ...
 
     def forget(self, installation_id: str) -> None: ...
+
+    def offer(self, installation_id: str, access_token: str, expires_at: int, generation: int) -> None: ...
 
 
 class GraphQLApi(Protocol):
@@ -130,8 +134,10 @@ class _Work:
     link_candidate: tuple[str, str, str] | None = None  # (business product, linked installation, source)
     learned_link: str | None = None
     previous_attention: tuple[str, str] | None = None
+    hydration: tuple[Hydrator, str] | None = None  # the hydrator the event is for, and the resource ID
     token: str | None = None
-    snapshot: OrderSnapshot | None = None
+    snapshot: Snapshot | None = None  # on the first event of its resource's group
+    hydrated: bool = False  # its data is in a snapshot: the raw body is not kept
     hydration_ms: float | None = None
     decision: Decision | None = None
     result: Result | None = None
@@ -175,7 +181,7 @@ class EventPipeline:
         self._store = store
         self._tokens = tokens
         self._api = api
-        self._order_query = queries.order_query(api_version)
+        self._api_version = api_version
         self._retention_seconds = retention_days * 86_400
         self._max_workers = max_workers
         self._budget = budget
@@ -186,6 +192,7 @@ class EventPipeline:
         # this batch's: when its Lambda must be done, and each installation's generation
         self._deadline: Deadline | None = None
         self._generations: dict[str, int] = {}
+        self._tokens_read: dict[str, tuple[str, int]] = {}  # this batch's lookup: installation -> token
 
     def process(self, messages: list[Message], deadline: Deadline | None = None) -> list[Result]:
         """Every message's verdict; token waits and API retries end by `deadline` (the Lambda's).
@@ -197,14 +204,15 @@ class EventPipeline:
         """
         self._deadline = deadline
         self._generations = {}
+        self._tokens_read = {}
         work = [self._parse(message) for message in messages]
         live = self._deduplicate_and_route(work)
         with ThreadPoolExecutor(max_workers=max(1, min(self._max_workers, len(work)))) as pool:
             self._acquire_tokens(live, pool)
-            orders = self._orders_to_fetch(live)
-            fetching = {id(item) for items in orders.values() for item in items}
-            jobs: list[Callable[[], None]] = [partial(self._record, w) for w in work if id(w) not in fetching]
-            jobs += [self._order_job(key, items) for key, items in orders.items()]
+            resources = self._resources_to_fetch(live)
+            fetching = {id(item) for items in resources.values() for item in items}
+            jobs: list[Callable[[], None]] = [partial(self._record_group, [w for w in work if id(w) not in fetching])]
+            jobs += [self._resource_job(key, items) for key, items in resources.items()]
             jobs += self._store_jobs(live)
             list(pool.map(lambda job: job(), jobs))
         return [w.result or Result(w.message.message_id, Verdict.RETRY, reason=Reason.UNFINISHED.value) for w in work]
@@ -222,6 +230,7 @@ class EventPipeline:
             work.malformed = Reason.SCHEMA_VIOLATION
             return work
         work.event = event
+        work.hydration = hydrator_for(event)
         return work
 
     def _deduplicate_and_route(self, work: list[_Work]) -> list[_Work]:
@@ -235,6 +244,7 @@ class EventPipeline:
             [key for e in events if (key := e.scoped_idempotency_key)],
             products - set(cached),
             known,
+            known - self._known_stores,
         )
         for bp, installation_id in lookup.links.items():
             self._links[bp] = (installation_id, now + LINK_CACHE_SECONDS, lookup.link_sources.get(bp, ""))
@@ -271,21 +281,29 @@ class EventPipeline:
             linked for _, linked, _ in candidates if linked
         }
         statuses = dict(lookup.installation_status)
-        self._generations.update(lookup.installation_generation)
+        self._learn(lookup)
         if missing := wanted - set(statuses):  # installations met through links read this batch
-            more = self._store.lookup([], [], [], missing)
+            more = self._store.lookup([], [], [], missing, missing - self._known_stores)
             statuses.update(more.installation_status)
-            self._generations.update(more.installation_generation)
+            self._learn(more)
+        for installation_id, (token, expires_at) in self._tokens_read.items():
+            if statuses.get(installation_id) == "active":
+                self._tokens.offer(installation_id, token, expires_at, self._generations.get(installation_id, 0))
         for item in live:
             status = statuses.get(item.installation_id or "")
             if status in (None, "", "uninstalled"):
                 self._tokens.forget(item.installation_id or "")
                 item.decide(Verdict.UNROUTABLE, Reason.INSTALLATION_NOT_FOUND)
                 continue
-            if status == "needs_reauthorization" and self._wants_order(item):
+            if status == "needs_reauthorization" and self._needs_query(item):
                 item.decide(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
             if item.link_candidate:
                 self._learn_link(item, item.link_candidate, statuses)
+
+    def _learn(self, lookup: Lookup) -> None:
+        self._generations.update(lookup.installation_generation)
+        self._known_stores |= lookup.stores_known
+        self._tokens_read.update(lookup.installation_tokens)
 
     def _learn_link(self, item: _Work, candidate: tuple[str, str, str], statuses: dict[str, str]) -> None:
         """A link moves to the event's installation only when the product has no live owner: one
@@ -324,7 +342,7 @@ class EventPipeline:
             token = outcomes[item.installation_id or ""]
             if isinstance(token, str):
                 item.token = token
-            elif not self._wants_order(item):
+            elif not self._needs_query(item):
                 continue  # only the store identity wanted the API: the event is stored as received
             elif isinstance(token, ReauthorizationRequiredError):
                 item.decide(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
@@ -342,22 +360,23 @@ class EventPipeline:
             return error
 
     @staticmethod
-    def _wants_order(item: _Work) -> bool:
-        """Hydrated by what the event carries, whatever its type is called: an order ID."""
-        event = item.event
-        return bool(event and event.ids.order_id)
+    def _needs_query(item: _Work) -> bool:
+        """Hydrated by what the event carries, whatever its type is called (an order ID, an item
+        ID...), unless the event carries the object itself."""
+        return bool(item.hydration and item.event and item.hydration[0].carried(item.event) is None)
 
     def _needs_api(self, item: _Work) -> bool:
-        return self._wants_order(item) or item.installation_id not in self._known_stores
+        return self._needs_query(item) or item.installation_id not in self._known_stores
 
-    def _orders_to_fetch(self, live: list[_Work]) -> dict[tuple[str, str], list[_Work]]:
-        """One order query per (installation, order), for the events that have their token."""
-        orders: dict[tuple[str, str], list[_Work]] = {}
+    def _resources_to_fetch(self, live: list[_Work]) -> dict[tuple[str, str, str], list[_Work]]:
+        """One job per (installation, hydrator, resource): a query for the events that have their
+        token, none for those that carry the object."""
+        resources: dict[tuple[str, str, str], list[_Work]] = {}
         for item in pending(live):
-            if item.token and self._wants_order(item):
-                assert item.event is not None and item.event.ids.order_id and item.installation_id
-                orders.setdefault((item.installation_id, item.event.ids.order_id), []).append(item)
-        return orders
+            if item.hydration and item.installation_id and (item.token or not self._needs_query(item)):
+                hydrator, resource_id = item.hydration
+                resources.setdefault((item.installation_id, hydrator.name, resource_id), []).append(item)
+        return resources
 
     def _store_jobs(self, live: list[_Work]) -> list[Callable[[], None]]:
         known = self._known_stores
@@ -374,51 +393,58 @@ class EventPipeline:
         budget, deadline = self._budget, self._deadline
         return deadline is None or deadline.fits(budget.graphql.attempt_seconds + budget.store_reserve_seconds)
 
-    def _order_job(self, key: tuple[str, str], items: list[_Work]) -> Callable[[], None]:
+    def _resource_job(self, key: tuple[str, str, str], items: list[_Work]) -> Callable[[], None]:
         def run() -> None:
-            self._fetch_order(key, items)
-            for item in items:
-                self._record(item)
+            self._hydrate(key[0], items)
+            self._record_group(items)
 
         return run
 
-    def _fetch_order(self, key: tuple[str, str], items: list[_Work]) -> None:
-        installation_id, order_id = key
-        if not self._fits_a_query():  # the batch's time is nearly up: back to the queue, unstarted
-            _decide(items, Verdict.RETRY, Reason.OUT_OF_TIME)
-            return
-        started = time.perf_counter()
-        outcome = self._fetch(items[0].token or "", installation_id, self._order_query, {"orderId": order_id})
-        elapsed = (time.perf_counter() - started) * 1000
-        for item in items:
-            item.hydration_ms = elapsed
-        if isinstance(outcome, Decision):
-            _decide(items, outcome.verdict, outcome.reason, outcome.detail)
-        else:
-            order = outcome.get("order")
-            if order is None:
+    def _hydrate(self, installation_id: str, items: list[_Work]) -> None:
+        """The snapshot of the resource `items` want: carried by the first event, or fetched."""
+        assert items[0].hydration is not None and items[0].event is not None
+        hydrator, resource_id = items[0].hydration
+        first = items[0].event
+        requested_at_ms = int(self._clock() * 1000)
+        found = hydrator.carried(first)
+        version = epoch_ms(first.time) or requested_at_ms
+        if found is None:
+            if not self._fits_a_query():  # the batch's time is nearly up: back to the queue, unstarted
+                _decide(items, Verdict.RETRY, Reason.OUT_OF_TIME)
+                return
+            started = time.perf_counter()
+            query, variables = hydrator.query(self._api_version), hydrator.variables(resource_id)
+            outcome = self._fetch(items[0].token or "", installation_id, query, variables)
+            elapsed = (time.perf_counter() - started) * 1000
+            for item in items:
+                item.hydration_ms = elapsed
+            if isinstance(outcome, Decision):
+                _decide(items, outcome.verdict, outcome.reason, outcome.detail)
+                return
+            found = hydrator.found(outcome)
+            if found is None:
                 _decide(items, Verdict.FAILED, Reason.RESOURCE_NOT_FOUND)
                 return
-            first = items[0].event
-            assert first is not None
-            items[0].snapshot = OrderSnapshot(
-                installation_id, order_id, order, int(time.time() * 1000), first.event_id, server_version(order)
-            )
+            version = hydrator.version(found, requested_at_ms)
+        now_ms = int(self._clock() * 1000)
+        expires_at = now_ms // 1000 + self._retention_seconds
+        items[0].snapshot = Snapshot(
+            hydrator.kind, installation_id, resource_id, found, now_ms, first.event_id, version, expires_at
+        )
+        for item in items:
+            item.hydrated = True
 
     def _store_job(self, installation_id: str, token: str) -> Callable[[], None]:
         def run() -> None:
             """A side job: the batch's events never wait for it nor fail with it; an identity not
             stored now is fetched by a later batch."""
             try:
-                if self._store.has_store_identity(installation_id):
-                    self._known_stores.add(installation_id)
-                    return
                 if not self._fits_a_query():
                     return
-                outcome = self._fetch(token, installation_id, queries.load("store"), None)
-                if isinstance(outcome, dict) and isinstance(outcome.get("buyWithPrimeStore"), dict):
-                    now_ms = int(time.time() * 1000)
-                    self._store.put_store_identity(installation_id, outcome["buyWithPrimeStore"], now_ms)
+                outcome = self._fetch(token, installation_id, STORE_IDENTITY.query(self._api_version), None)
+                found = STORE_IDENTITY.found(outcome) if isinstance(outcome, dict) else None
+                if found is not None:
+                    self._store.put_store_identity(installation_id, found, int(self._clock() * 1000))
                     self._known_stores.add(installation_id)
             except Exception as error:  # noqa: BLE001 - e.g. a throttled table: a later batch tries again
                 count("StoreIdentityNotStored")
@@ -461,6 +487,33 @@ class EventPipeline:
             permanent = isinstance(error, BuyWithPrimeError) and not error.transient
             return Decision(Verdict.FAILED, Reason.UNEXPECTED_ANSWER) if permanent else RETRY_GRAPHQL
 
+    def _record_group(self, items: list[_Work]) -> None:
+        """Processed events (with their resource's snapshot, if any) in one BatchWriteItem; every
+        other verdict on its own conditional path."""
+        processed = [item for item in items if (item.decision or PROCESSED).verdict is Verdict.PROCESSED]
+        for item in items:
+            if item not in processed:
+                self._record(item)
+        if not processed:
+            return
+        snapshot = next((item.snapshot for item in processed if item.snapshot), None)
+        entries = [
+            Processed(self._event_record(item, PROCESSED), item.learned_link, item.previous_attention)
+            for item in processed
+        ]
+        try:
+            self._store.record_processed(entries, snapshot, self._deadline)
+        except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
+            if _error_code(error) == "ValidationException":  # one write DynamoDB refuses: find it, alone
+                for item in processed:
+                    self._record(item)
+                return
+            for item in processed:
+                item.finish(Decision(Verdict.RETRY, Reason.STORE, type(error).__name__))
+            return
+        for item in processed:
+            item.finish(PROCESSED)
+
     def _record(self, item: _Work) -> None:
         """Write the message's record as decided (processed when nothing intervened); a duplicate
         or a retry writes nothing."""
@@ -476,7 +529,7 @@ class EventPipeline:
                 return
             # a limit limits.problem does not know: keep the message as failed, never retry it
             logger.warning("event record refused by DynamoDB; recording it as failed")
-            item.event, item.snapshot, item.learned_link = None, None, None
+            item.event, item.snapshot, item.learned_link, item.hydrated = None, None, None, False
             decision = Decision(Verdict.FAILED, Reason.SCHEMA_VIOLATION)
             try:
                 recorded = self._write(item, decision)
@@ -486,11 +539,20 @@ class EventPipeline:
         item.finish(decision if recorded else Decision(Verdict.DUPLICATE))
 
     def _write(self, item: _Work, decision: Decision) -> bool:
+        processed = decision.verdict is Verdict.PROCESSED
+        return self._store.record(
+            self._event_record(item, decision),
+            snapshot=item.snapshot if processed else None,
+            learned_link=item.learned_link,
+            previous_attention=item.previous_attention,
+        )
+
+    def _event_record(self, item: _Work, decision: Decision) -> EventRecord:
         event = item.event
         now = int(self._clock())
         processed = decision.verdict is Verdict.PROCESSED
-        keep_raw = not processed or item.snapshot is None
-        record = EventRecord(
+        keep_raw = not processed or not item.hydrated
+        return EventRecord(
             event_id=event.event_id if event else f"sqs:{item.message.message_id}",
             outcome=decision.verdict,
             message_id=item.message.message_id,
@@ -507,12 +569,6 @@ class EventPipeline:
             reason=decision.text,
             raw=limits.bounded(item.message.body) if keep_raw else None,
         )
-        return self._store.record(
-            record,
-            snapshot=item.snapshot if processed else None,
-            learned_link=item.learned_link,
-            previous_attention=item.previous_attention,
-        )
 
 
 # GraphQL error types with a reason of their own (others: GRAPHQL_ERROR with the type as detail)
@@ -521,18 +577,6 @@ GRAPHQL_REASONS = {
     "ResourceNotFoundError": Reason.RESOURCE_NOT_FOUND,
     "ValidationError": Reason.VALIDATION_ERROR,
 }
-
-
-def server_version(order: dict[str, Any]) -> int:
-    """The order's `updatedAt` in epoch ms (the server's version of it); 0 when absent or unreadable."""
-    value = order.get("updatedAt")
-    if not isinstance(value, str):
-        return 0
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return 0
-    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def _error_code(error: Exception) -> str:

@@ -14,7 +14,7 @@ _SEGMENTS = {
     "delivery": "delivery_id",
     "items": "item_id",
     "item": "item_id",
-    "item-quantities": "item_id",
+    "item-quantities": "inventory_item_id",  # INVENTORY_CHANGED: an inventoryItem ID
     "carrier": "carrier_code",
     "tracker": "tracking_number",
     "personalDataDeletionTask": "privacy_task_id",
@@ -32,7 +32,8 @@ class ResourceIds(BaseModel):
     refund_id: str | None = None
     return_id: str | None = None
     delivery_id: str | None = None
-    item_id: str | None = None
+    item_id: str | None = None  # a product (BUYABILITY_CHANGED: items/{id})
+    inventory_item_id: str | None = None
     carrier_code: str | None = None
     tracking_number: str | None = None
     privacy_task_id: str | None = None

@@ -129,6 +129,12 @@ class TokenService:
     def forget(self, installation_id: str) -> None:
         self._cache.forget(installation_id)
 
+    def offer(self, installation_id: str, access_token: str, expires_at: int, generation: int) -> None:
+        """An access token read with the installation's status (the events function's one lookup
+        per batch): cached when fresh, so a cold container reads no installation item for it."""
+        if expires_at - self.refresh_ahead > self._clock():
+            self._cache.put(installation_id, access_token, expires_at, generation)
+
     def refresh_idle(self, installation_id: str, refreshed_before: int, *, deadline: Deadline) -> bool:
         """The idle sweep: refresh an installation nobody refreshed since `refreshed_before`, through
         the same lease (never alongside another refresh). False when there was nothing to do: it

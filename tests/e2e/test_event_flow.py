@@ -16,7 +16,7 @@ from devtools.local_stack import LocalStack, SqsPoller
 from sandbox.catalog import make_order, make_store
 from sandbox.events import partner_event, resource_path
 from shared.store.event_records import EventStore
-from shared.store.keys import EVENT_PREFIX, INSTALLATION_PREFIX, ORDER_SK_PREFIX, SNAPSHOT_PREFIX, STORE_SK
+from shared.store.keys import EVENT_PREFIX, INSTALLATION_PREFIX, STORE_SK, snapshot_prefix
 from tests.e2e.merchant import install
 
 pytestmark = pytest.mark.e2e
@@ -109,8 +109,8 @@ def event_records(stack: LocalStack, event_id: str) -> list[dict[str, Any]]:
 
 
 def snapshots(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
-    wanted = ORDER_SK_PREFIX + order_id
-    return [item for item in table_items(stack, SNAPSHOT_PREFIX + INSTALLATION) if item["sk"] == wanted]
+    wanted = snapshot_prefix("ORDER", order_id)
+    return [item for item in table_items(stack, "ORDERS#" + INSTALLATION) if item["sk"].startswith(wanted)]
 
 
 def graphql_calls(stack: LocalStack) -> int:
@@ -164,7 +164,7 @@ def test_events_of_every_format_become_event_records_and_order_snapshots(stack: 
             continue
         (snapshot,) = snapshots(stack, order_id)
         assert snapshot["event_id"] == event_id
-        order = json.loads(snapshot["order"])
+        order = json.loads(snapshot["data"])
         assert order["id"] == order_id
         assert order["lineItems"] == without_typename(make_order(order_id)["lineItems"])
     store = stack.client("dynamodb").get_item(
@@ -219,7 +219,7 @@ def test_a_graphql_outage_beyond_the_retry_budget_brings_the_message_back_and_it
     (record,) = event_records(stack, event_id)
     assert record["outcome"] == "processed"
     (snapshot,) = snapshots(stack, order_id)
-    assert snapshot["event_id"] == event_id and json.loads(snapshot["order"])["id"] == order_id
+    assert snapshot["event_id"] == event_id and json.loads(snapshot["data"])["id"] == order_id
     assert depth(stack, "EventsDeadLetterQueue") == 0
 
     stack.publish(envelope)  # EventBridge delivers at least once: the same event again

@@ -140,9 +140,9 @@ def test_a_runner_killed_mid_batch_loses_nothing_and_duplicates_nothing(tmp_path
             runner.read_into(alone)
         records = _event_records(stack)
         snapshots = {
-            (item["pk"]["S"].removeprefix("ORDERS#").rpartition("#")[0], item["sk"]["S"].removeprefix("ORDER#"))
+            (item["pk"]["S"].removeprefix("ORDERS#").rpartition("#")[0], item["resource_id"]["S"])
             for item in stack.client("dynamodb").scan(TableName=stack.aws.table_name(), ConsistentRead=True)["Items"]
-            if item["sk"]["S"].startswith("ORDER#")
+            if item.get("kind", {}).get("S") == "ORDER"
         }
         queue, dead_letters = _queue_attributes(stack, "EventsQueue"), _queue_attributes(stack, "EventsDeadLetterQueue")
 

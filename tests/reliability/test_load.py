@@ -390,9 +390,9 @@ def _read_table(stack: LocalStack) -> Table:
             table.records[pk.removeprefix("EVENT#")] = {k: next(iter(v.values())) for k, v in item.items()}
         elif pk.startswith("ATTENTION#"):  # ATTENTION#<outcome>#<shard>
             table.attention.add((pk.removeprefix("ATTENTION#").rpartition("#")[0], item["event_id"]["S"]))
-        elif pk.startswith("ORDERS#") and sk.startswith("ORDER#"):  # ORDERS#<installation>#<shard>
+        elif item.get("kind", {}).get("S") == "ORDER":  # ORDERS#<installation>#<shard>, one item per version
             installation = pk.removeprefix("ORDERS#").rpartition("#")[0]
-            table.snapshots[(installation, sk.removeprefix("ORDER#"))] = item["event_id"]["S"]
+            table.snapshots[(installation, item["resource_id"]["S"])] = item["event_id"]["S"]
         elif pk.startswith("INSTALLATION#") and sk == "INSTALLATION":
             table.statuses[pk.removeprefix("INSTALLATION#")] = item["status"]["S"]
     return table

@@ -64,8 +64,12 @@ def test_a_mixed_batch_keeps_each_tenants_records_in_its_own_partition(two_tenan
     answer, _ = events.handle(*batch)
     assert answer == {"batchItemFailures": []}
     for owner, bp in ((A, BP_A), (B, BP_B)):
-        orders = {i["sk"]["S"] for i in _partition(events, owner) if i["sk"]["S"].startswith("ORDER#o-mixed")}
-        assert orders == {f"ORDER#o-mixed-{bp[-4:]}-{i}" for i in range(3)}
+        orders = {
+            i["resource_id"]["S"]
+            for i in _partition(events, owner)
+            if i.get("resource_id", {}).get("S", "").startswith("o-mixed")
+        }
+        assert orders == {f"o-mixed-{bp[-4:]}-{i}" for i in range(3)}
 
 
 def _legacy(events: EventsDriver, business_product_id: str, order_id: str, installation_id: str) -> dict[str, Any]:

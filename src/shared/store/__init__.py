@@ -3,7 +3,9 @@
 Item types (pk / sk):
 - INSTALLATION#<installationId> / INSTALLATION  - the installation, its tokens and refresh lease
 - OAUTH_STATE#<state>           / OAUTH_STATE   - a launched flow's PKCE verifier (TTL: minutes)
-- ORDERS#<installationId>#<0-15> / ORDER#<orderId> - the latest order snapshot (16 partitions per tenant)
+- <KIND>S#<installationId>#<0-15> / <KIND>#<id>#v<version> - one item per server version of a hydrated
+  order, inventory item or product (kinds ORDER, INVENTORY_ITEM, PRODUCT; 16 partitions per tenant
+  and kind; the newest is the greatest sort key; TTL: retention)
 - INSTALLATION#<installationId> / STORE         - the store identity (siteId, widgetId)
 - EVENT#<eventId>               / EVENT         - event log and de-duplication (TTL: retention)
 - EVENT_KEY#<scope>#<idempotencyKey> / EVENT_KEY - de-duplication on the idempotency key, per tenant (TTL: retention)

@@ -2,15 +2,27 @@
 record), idempotency keys, business-product links, order snapshots, store identities and the
 attention list of events an operator must see and can replay.
 
-Each event is recorded with ONE request: a conditional put, or a transaction when it carries
-an idempotency key, an order snapshot, a learned link or an attention item.
+Writes, and the invariant each protects:
+- processed events: one BatchWriteItem per hydrated resource (its snapshot, and each event's record,
+  idempotency key, learned link and resolved attention item), no condition needed:
+  - a snapshot is an immutable item per server version (keys.snapshot_key): an older answer
+    written last never hides a newer one, and writing a version again changes nothing;
+  - a processed record only ever replaces a processed record (or an attention outcome it resolves);
+  - the snapshot is written before the events that depend on it count as processed: if it stays
+    unprocessed, the event records this call wrote are taken back and the events retried.
+  A concurrent delivery of the same event, or of two events with one idempotency key, in two
+  containers within the same second may both be written (same snapshot version: no harm); the
+  consistent lookup before each batch catches every later one.
+- attention outcomes (unroutable, failed, needs re-authorisation): one conditional request, so
+  they never overwrite a processed record: a put, or a transaction with their attention item.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -36,9 +48,27 @@ from shared.store.keys import (
     n,
     s,
     snapshot_key,
+    snapshot_partition,
+    snapshot_prefix,
+    store_identity_key,
 )
 
 BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+# Unprocessed items (throttling) are sent again up to WRITE_ATTEMPTS times, sleeping 0.05 s doubling
+# up to 1 s (jittered): at most 3.55 s of sleep, inside the store reserve (shared.budget, 6 s) that the
+# pipeline keeps after its last query.
+WRITE_ATTEMPTS = 8
+WRITE_BACKOFF_BASE = 0.05
+WRITE_BACKOFF_CAP = 1.0
+
+
+class Unavailable(RuntimeError):
+    """The table left writes unprocessed after every attempt (throttled): the events are retried."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.response = {"Error": {"Code": "UnprocessedItems"}}
 
 
 class Verdict(StrEnum):
@@ -58,7 +88,7 @@ class Part(StrEnum):
 
     EVENT = "event"  # the event record: processed at most once (de-duplication)
     IDEMPOTENCY_KEY = "idempotency_key"  # a producer's retry with a new event ID is a duplicate
-    SNAPSHOT = "snapshot"  # the latest server version of the order
+    SNAPSHOT = "snapshot"  # one server version of a hydrated resource (immutable)
     LINK = "link"  # which installation a business product belongs to
     ATTENTION = "attention"  # an operator sees (and can replay) what did not end processed
     STALE_ATTENTION = "stale_attention"  # an earlier delivery's attention item, now resolved
@@ -94,16 +124,28 @@ class EventRecord:
 
 
 @dataclass(frozen=True)
-class OrderSnapshot:
-    """`version_ms`: the server's own version of the order (its `updatedAt`), 0 when unknown; the
-    fetch time only breaks ties. An older answer, however late it arrives, never replaces a newer."""
+class Snapshot:
+    """One version of a hydrated resource (an order, an inventory item, a product), as fetched for
+    `event_id`. `version_ms`: the server's own version (an order's `updatedAt`), else when the
+    request was sent (events/hydrators.py)."""
 
+    kind: str
     installation_id: str
-    order_id: str
-    order: dict[str, Any]
+    resource_id: str
+    data: dict[str, Any]
     fetched_at_ms: int
     event_id: str
-    version_ms: int = 0
+    version_ms: int
+    expires_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Processed:
+    """A processed event's record and what goes with it."""
+
+    record: EventRecord
+    learned_link: str | None = None
+    previous_attention: tuple[str, str] | None = None
 
 
 @dataclass
@@ -117,6 +159,10 @@ class Lookup:
     link_sources: dict[str, str] = field(default_factory=dict)  # business product -> "operator" / "event:<id>"
     installation_status: dict[str, str] = field(default_factory=dict)  # installation -> status (if stored)
     installation_generation: dict[str, int] = field(default_factory=dict)  # installation -> Installation.generation
+    # installation -> (access token, expires at): read with the status, so a cold container needs no
+    # GetItem per installation (never the refresh token); never shown (repr)
+    installation_tokens: dict[str, tuple[str, int]] = field(default_factory=dict, repr=False)
+    stores_known: set[str] = field(default_factory=set)  # installations whose store identity is stored
 
 
 @dataclass(frozen=True)
@@ -145,27 +191,34 @@ class EventStore:
         keys: Iterable[str],
         business_products: Iterable[str],
         installations: Iterable[str] = (),
+        stores: Iterable[str] = (),
     ) -> Lookup:
         """One BatchGetItem (per 100 keys) for everything a batch needs to know first.
 
-        Installation items are read for their status only (never their tokens): an uninstall done by
-        the OAuth function must stop events even while this function still caches a token.
+        Installation items are read for their status (an uninstall done by the OAuth function must
+        stop events even while this function still caches a token) and their access token (never
+        the refresh token); `stores`: installations whose store identity is wanted if not stored.
         """
         wanted = (
             [key(EVENT_PREFIX + e, EVENT_SK) for e in sorted(set(event_ids))]
             + [key(EVENT_KEY_PREFIX + k, EVENT_KEY_SK) for k in sorted(set(keys))]
             + [key(LINK_PREFIX + b, LINK_SK) for b in sorted(set(business_products))]
             + [key(INSTALLATION_PREFIX + i, INSTALLATION_SK) for i in sorted(set(installations))]
+            + [store_identity_key(i) for i in sorted(set(stores))]
         )
         found = Lookup()
         for item in self._batch_get(wanted):
             pk = get_s(item, "pk") or ""
-            if pk.startswith(INSTALLATION_PREFIX):
+            if pk.startswith(INSTALLATION_PREFIX) and get_s(item, "sk") == STORE_SK:
+                found.stores_known.add(pk[len(INSTALLATION_PREFIX) :])
+            elif pk.startswith(INSTALLATION_PREFIX):
                 installation_id = pk[len(INSTALLATION_PREFIX) :]
                 found.installation_status[installation_id] = get_s(item, "status") or ""
                 found.installation_generation[installation_id] = get_n(item, "installed_at_ms") or (
                     get_n(item, "installed_at") * 1000
                 )
+                if token := get_s(item, "access_token"):
+                    found.installation_tokens[installation_id] = (token, get_n(item, "access_token_expires_at"))
             elif pk.startswith(EVENT_PREFIX):
                 event_id = pk[len(EVENT_PREFIX) :]
                 outcome = get_s(item, "outcome")
@@ -182,14 +235,40 @@ class EventStore:
 
     def has_store_identity(self, installation_id: str) -> bool:
         answer = self._client.get_item(
-            TableName=self._table, Key=key(INSTALLATION_PREFIX + installation_id, STORE_SK), ProjectionExpression="pk"
+            TableName=self._table, Key=store_identity_key(installation_id), ProjectionExpression="pk"
         )
         return "Item" in answer
 
+    def latest_snapshot(self, kind: str, installation_id: str, resource_id: str) -> Snapshot | None:
+        """The newest stored version of a resource (the greatest sort key of its versions)."""
+        answer = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": s(snapshot_partition(kind, installation_id, resource_id)),
+                ":prefix": s(snapshot_prefix(kind, resource_id)),
+            },
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = answer.get("Items") or []
+        if not items:
+            return None
+        item = items[0]
+        return Snapshot(
+            kind=kind,
+            installation_id=installation_id,
+            resource_id=resource_id,
+            data=dict(json.loads(get_s(item, "data") or "{}")),
+            fetched_at_ms=get_n(item, "fetched_at"),
+            event_id=get_s(item, "event_id") or "",
+            version_ms=get_n(item, "version"),
+        )
+
     def order_snapshot(self, installation_id: str, order_id: str) -> dict[str, Any] | None:
-        answer = self._client.get_item(TableName=self._table, Key=snapshot_key(installation_id, order_id))
-        item = answer.get("Item")
-        return None if item is None else dict(json.loads(get_s(item, "order") or "{}"))
+        latest = self.latest_snapshot("ORDER", installation_id, order_id)
+        return None if latest is None else latest.data
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key=key(EVENT_PREFIX + event_id, EVENT_SK)).get("Item")
@@ -226,32 +305,60 @@ class EventStore:
         self,
         record: EventRecord,
         *,
-        snapshot: OrderSnapshot | None = None,
+        snapshot: Snapshot | None = None,
         learned_link: str | None = None,
         previous_attention: tuple[str, str] | None = None,
     ) -> bool:
-        """Record one event; False when it was already processed (a duplicate: nothing written).
+        """Record one event with one conditional request; False when it was already processed (a
+        duplicate: nothing written). The path of attention outcomes, and of one event at a time.
 
         `previous_attention` (outcome, sort key) is the attention item an earlier delivery left;
         it is removed in the same request when this delivery ends differently.
         """
-        while True:
-            parts = self._writes(record, snapshot, learned_link, previous_attention)
-            try:
-                self._write([write for _, write in parts])
-                return True
-            except Exception as error:
-                failed = _failed_parts(error, [name for name, _ in parts])
-                if Part.EVENT in failed or Part.IDEMPOTENCY_KEY in failed:
-                    return False  # processed before, or another event with this key was: a duplicate
-                if Part.SNAPSHOT in failed:
-                    snapshot = None  # a newer snapshot of this order is stored already: keep it
-                    continue
-                raise
+        parts = self._writes(record, snapshot, learned_link, previous_attention)
+        try:
+            self._write([write for _, write in parts])
+        except Exception as error:
+            failed = _failed_parts(error, [name for name, _ in parts])
+            if Part.EVENT in failed or Part.IDEMPOTENCY_KEY in failed:
+                return False  # processed before, or another event with this key was: a duplicate
+            raise
+        return True
+
+    def record_processed(
+        self, processed: Sequence[Processed], snapshot: Snapshot | None = None, deadline: Any = None
+    ) -> None:
+        """Record processed events (with the snapshot they were hydrated with) in BatchWriteItem
+        requests of up to 25 items, the snapshot in the first; raise `Unavailable` (after taking
+        back the event records it wrote) when the snapshot could not be stored."""
+        requests: dict[tuple[str, str], tuple[Part, dict[str, Any]]] = {}
+        if snapshot is not None:
+            item = _snapshot_item(snapshot)
+            requests[_item_key(item)] = (Part.SNAPSHOT, {"PutRequest": {"Item": item}})
+        for entry in processed:
+            for part, write in self._writes(entry.record, None, entry.learned_link, entry.previous_attention):
+                body = write.get("Put") or write.get("Delete") or {}
+                if "Item" in body:
+                    requests[_item_key(body["Item"])] = (part, {"PutRequest": {"Item": body["Item"]}})
+                else:
+                    requests[_item_key(body["Key"])] = (part, {"DeleteRequest": {"Key": body["Key"]}})
+        ordered = list(requests.values())
+        records = {_item_key(key(EVENT_PREFIX + e.record.event_id, EVENT_SK)): e.record for e in processed}
+        written: list[EventRecord] = []
+        for start in range(0, len(ordered), BATCH_WRITE_LIMIT):
+            chunk = ordered[start : start + BATCH_WRITE_LIMIT]
+            left = self._batch_write([write for _, write in chunk], deadline)
+            unwritten = {_request_key(write) for write in left}
+            sent = [_request_key(write) for part, write in chunk if part is Part.EVENT]
+            written += [records[k] for k in sent if k not in unwritten]
+            if left:
+                if snapshot is not None and _item_key(_snapshot_item(snapshot)) in unwritten:
+                    self._take_back(written)
+                raise Unavailable(f"{len(left)} writes left unprocessed")
 
     def put_store_identity(self, installation_id: str, store: dict[str, Any], fetched_at_ms: int) -> None:
         item: Item = {
-            **key(INSTALLATION_PREFIX + installation_id, STORE_SK),
+            **store_identity_key(installation_id),
             "site_id": s(str(store.get("siteId") or "")),
             "widget_id": s(str(store.get("widgetId") or "")),
             "fetched_at": n(fetched_at_ms),
@@ -269,7 +376,7 @@ class EventStore:
     def _writes(
         self,
         record: EventRecord,
-        snapshot: OrderSnapshot | None,
+        snapshot: Snapshot | None,
         learned_link: str | None,
         previous_attention: tuple[str, str] | None,
     ) -> list[tuple[Part, dict[str, Any]]]:
@@ -311,7 +418,7 @@ class EventStore:
                 )
             )
         if snapshot is not None:
-            writes.append((Part.SNAPSHOT, {"Put": {"TableName": table, **_snapshot_put(snapshot)}}))
+            writes.append((Part.SNAPSHOT, {"Put": {"TableName": table, "Item": _snapshot_item(snapshot)}}))
         if learned_link and record.business_product_id:
             link = _link_item(record.business_product_id, learned_link, f"event:{record.event_id}")
             writes.append((Part.LINK, {"Put": {"TableName": table, "Item": link}}))
@@ -329,6 +436,35 @@ class EventStore:
         else:
             self._client.transact_write_items(TransactItems=writes)
 
+    def _batch_write(self, writes: list[dict[str, Any]], deadline: Any) -> list[dict[str, Any]]:
+        """Send `writes`, then what DynamoDB leaves unprocessed, within WRITE_ATTEMPTS and the
+        deadline; what is still unprocessed then."""
+        pending = writes
+        for attempt in range(WRITE_ATTEMPTS):
+            answer = self._client.batch_write_item(RequestItems={self._table: pending})
+            pending = (answer.get("UnprocessedItems") or {}).get(self._table) or []
+            delay = random.uniform(0, min(WRITE_BACKOFF_CAP, WRITE_BACKOFF_BASE * 2**attempt))  # noqa: S311
+            if not pending or attempt == WRITE_ATTEMPTS - 1 or (deadline is not None and not deadline.fits(delay)):
+                break
+            time.sleep(delay)
+        return pending
+
+    def _take_back(self, records: list[EventRecord]) -> None:
+        """Delete the processed records this delivery wrote (their snapshot was not stored), so
+        the retry hydrates again instead of ending as a duplicate; best effort, counted when not."""
+        from shared.observability import count
+
+        for record in records:
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=key(EVENT_PREFIX + record.event_id, EVENT_SK),
+                    ConditionExpression="message_id = :m AND outcome = :processed",
+                    ExpressionAttributeValues={":m": s(record.message_id), ":processed": s(Verdict.PROCESSED.value)},
+                )
+            except Exception:  # noqa: BLE001 - this version of the snapshot is lost; the next event's comes
+                count("SnapshotNotStored")
+
     def _batch_get(self, keys: list[Item]) -> list[Item]:
         items: list[Item] = []
         for start in range(0, len(keys), BATCH_GET_LIMIT):
@@ -336,8 +472,11 @@ class EventStore:
                 self._table: {
                     "Keys": keys[start : start + BATCH_GET_LIMIT],
                     "ConsistentRead": True,
-                    # never the tokens of an installation item
-                    "ProjectionExpression": "pk, sk, #s, #o, #a, #e, #i, #src, installed_at, installed_at_ms",
+                    # never the refresh token of an installation item
+                    "ProjectionExpression": (
+                        "pk, sk, #s, #o, #a, #e, #i, #src, installed_at, installed_at_ms,"
+                        " access_token, access_token_expires_at"
+                    ),
                     "ExpressionAttributeNames": {
                         "#s": "status",
                         "#o": "outcome",
@@ -414,25 +553,28 @@ def _link_item(business_product_id: str, installation_id: str, source: str) -> I
     }
 
 
-def _snapshot_put(snapshot: OrderSnapshot) -> dict[str, Any]:
-    """A version-guarded put: stored only if no newer version of the order is (items from before
-    `version` existed count as version 0; the fetch time breaks a tie)."""
-    return {
-        "Item": {
-            **snapshot_key(snapshot.installation_id, snapshot.order_id),
-            "order_id": s(snapshot.order_id),
-            "order": s(json.dumps(snapshot.order, separators=(",", ":"), sort_keys=True)),
-            "fetched_at": n(snapshot.fetched_at_ms),
-            "version": n(snapshot.version_ms),
-            "event_id": s(snapshot.event_id),
-        },
-        "ConditionExpression": (
-            "attribute_not_exists(pk) OR version < :v"
-            " OR ((version = :v OR attribute_not_exists(version)) AND fetched_at <= :f)"
-            " OR (attribute_not_exists(version) AND :v > :zero)"
-        ),
-        "ExpressionAttributeValues": {":f": n(snapshot.fetched_at_ms), ":v": n(snapshot.version_ms), ":zero": n(0)},
+def _snapshot_item(snapshot: Snapshot) -> Item:
+    item: Item = {
+        **snapshot_key(snapshot.kind, snapshot.installation_id, snapshot.resource_id, snapshot.version_ms),
+        "kind": s(snapshot.kind),
+        "resource_id": s(snapshot.resource_id),
+        "data": s(json.dumps(snapshot.data, separators=(",", ":"), sort_keys=True)),
+        "fetched_at": n(snapshot.fetched_at_ms),
+        "version": n(snapshot.version_ms),
+        "event_id": s(snapshot.event_id),
     }
+    if snapshot.expires_at:
+        item[TTL_ATTRIBUTE] = n(snapshot.expires_at)
+    return item
+
+
+def _item_key(item: Item) -> tuple[str, str]:
+    return (get_s(item, "pk") or "", get_s(item, "sk") or "")
+
+
+def _request_key(write: dict[str, Any]) -> tuple[str, str]:
+    body = write.get("PutRequest", {}).get("Item") or write.get("DeleteRequest", {}).get("Key") or {}
+    return _item_key(body)
 
 
 def _failed_parts(error: Exception, parts: list[Part]) -> set[Part]:

@@ -23,8 +23,6 @@ EVENT_KEY_PREFIX = "EVENT_KEY#"
 EVENT_KEY_SK = "EVENT_KEY"
 LINK_PREFIX = "BUSINESS_PRODUCT#"
 LINK_SK = "INSTALLATION_LINK"
-ORDER_SK_PREFIX = "ORDER#"
-SNAPSHOT_PREFIX = "ORDERS#"
 STORE_SK = "STORE"
 ATTENTION_PREFIX = "ATTENTION#"
 
@@ -51,24 +49,43 @@ def uninstall_token_key(token_digest: str) -> Item:
     return {PK: {"S": UNINSTALL_TOKEN_PREFIX + token_digest}, SK: {"S": UNINSTALL_TOKEN_SK}}
 
 
-# Hot keys: one merchant's flash sale writes its order snapshots over SNAPSHOT_SHARDS partitions
-# (ORDERS#<installationId>#<0-15>, still one tenant's: a purge queries 16 partitions), apart from its
-# token item; every tenant's attention items spread over ATTENTION_SHARDS partitions per outcome.
+# Hot keys: one merchant's flash sale writes its snapshots over SNAPSHOT_SHARDS partitions per kind
+# (ORDERS#<installationId>#<0-15>, still one tenant's: a purge queries 16 partitions per kind), apart
+# from its token item; every tenant's attention items spread over ATTENTION_SHARDS partitions per outcome.
 SNAPSHOT_SHARDS = 16
 ATTENTION_SHARDS = 8
+SNAPSHOT_KINDS = ("ORDER", "INVENTORY_ITEM", "PRODUCT")  # events/hydrators.py: one per hydrator
+VERSION_DIGITS = 15  # epoch milliseconds until the year 33658
 
 
 def shard_of(value: str, shards: int) -> int:
     return int(hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % shards
 
 
-def snapshot_key(installation_id: str, order_id: str) -> Item:
-    pk = f"{SNAPSHOT_PREFIX}{installation_id}#{shard_of(order_id, SNAPSHOT_SHARDS)}"
-    return key(pk, ORDER_SK_PREFIX + order_id)
+def snapshot_prefix(kind: str, resource_id: str) -> str:
+    """The sort-key prefix of every version of one resource: `ORDER#<id>#v` (`#` and `%` in the ID
+    percent-encoded, so no ID's versions can match another ID's prefix)."""
+    return f"{kind}#{resource_id.replace('%', '%25').replace('#', '%23')}#v"
+
+
+def snapshot_partition(kind: str, installation_id: str, resource_id: str) -> str:
+    return f"{kind}S#{installation_id}#{shard_of(resource_id, SNAPSHOT_SHARDS)}"
+
+
+def snapshot_key(kind: str, installation_id: str, resource_id: str, version: int) -> Item:
+    """One immutable item per (resource, server version): the newest version is the greatest sort
+    key, so an older answer written last never hides a newer one, and rewriting a version is
+    idempotent (no condition needed: it can go in a BatchWriteItem)."""
+    sk = f"{snapshot_prefix(kind, resource_id)}{max(0, version):0{VERSION_DIGITS}d}"
+    return key(snapshot_partition(kind, installation_id, resource_id), sk)
 
 
 def snapshot_partitions(installation_id: str) -> list[str]:
-    return [f"{SNAPSHOT_PREFIX}{installation_id}#{n}" for n in range(SNAPSHOT_SHARDS)]
+    return [f"{kind}S#{installation_id}#{n}" for kind in SNAPSHOT_KINDS for n in range(SNAPSHOT_SHARDS)]
+
+
+def store_identity_key(installation_id: str) -> Item:
+    return key(INSTALLATION_PREFIX + installation_id, STORE_SK)
 
 
 def attention_partition(outcome: str, event_id: str) -> str:
