@@ -322,7 +322,8 @@ class _LogSink(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.bytes = 0
-        self.verdicts: dict[str, str] = {}
+        self.verdicts: dict[str, str] = {}  # per event: processed once processed, whatever came after
+        self.deliveries: Counter[str] = Counter()  # per delivery
 
     def write(self, text: str) -> int:
         self.bytes += len(text.encode())
@@ -333,6 +334,7 @@ class _LogSink(io.StringIO):
                     message = str(entry.get("message", ""))
                     if message.startswith("event ") and entry.get("event_id"):
                         event_id, verdict = str(entry["event_id"]), message[len("event ") :]
+                        self.deliveries[verdict] += 1
                         if self.verdicts.get(event_id) in (None, "retry"):  # a later duplicate keeps "processed"
                             self.verdicts[event_id] = verdict
         return len(text)
@@ -366,7 +368,7 @@ class DayResult:
     events: int
     distinct_events: int
     batches: int
-    verdicts: Counter[str]
+    verdicts: Counter[str]  # per delivery
     hydrated: int
     requests: dict[str, int]
     rru: dict[str, float]
@@ -570,12 +572,13 @@ class Simulation:
             for arrival in arrivals:
                 heapq.heappush(self.queue, _Queued(arrival.at, next(self.seq), arrival, str(uuid.uuid4())))
             sandbox.reset_observations()
-            logger.registered_handler.setStream(self.sink)  # type: ignore[attr-defined]
+            stream = logger.registered_handler.setStream(self.sink)  # type: ignore[attr-defined]
             try:
                 while self.queue and self.queue[0].visible_at <= traffic.end:
                     self._deliver(self._next_batch(), self.rng.choice(containers), sandbox)
             finally:
                 handler.reset_dependencies()
+                logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
             calls = dict(sandbox.calls)
         return self._result(arrivals, traffic, calls, time.perf_counter() - started)
 
@@ -636,7 +639,7 @@ class Simulation:
 
     def _result(self, arrivals: list[Arrival], traffic: Traffic, calls: dict[str, int], wall: float) -> DayResult:
         kinds = {a.event_id: a for a in arrivals}
-        verdicts = Counter(self.sink.verdicts.values())
+        verdicts = self.sink.deliveries
         hydrated = 0
         for event_id, verdict in self.sink.verdicts.items():
             if verdict == "processed" and kinds[event_id].order_id:
