@@ -43,7 +43,38 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_results(path: Path, rows: Sequence[Row], notes: Sequence[str], command: str, seconds: float) -> None:
+@dataclass(frozen=True)
+class Section:
+    """A part of RESULTS.md with its own table, which a run of that part alone can rewrite."""
+
+    title: str
+    rows: Sequence[Row]
+    notes: Sequence[str]
+    command: str
+    seconds: float
+
+    def text(self) -> str:
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines = [
+            f"## {self.title}",
+            "",
+            f"`{self.command}` on {when} ({self.seconds:.0f} s).",
+            "",
+            table(self.rows),
+            "",
+        ]
+        return "\n".join([*lines, *(f"- {note}" for note in self.notes), ""])
+
+
+def write_results(
+    path: Path,
+    rows: Sequence[Row],
+    notes: Sequence[str],
+    command: str,
+    seconds: float,
+    *,
+    sections: Sequence[Section] = (),
+) -> None:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = [
         "# Benchmark results",
@@ -55,5 +86,19 @@ def write_results(path: Path, rows: Sequence[Row], notes: Sequence[str], command
         "",
         *(f"- {note}" for note in notes),
         "",
+        *(section.text() for section in sections),
     ]
     path.write_text("\n".join(text), encoding="utf-8")
+
+
+def replace_section(path: Path, section: Section) -> None:
+    """Rewrite one section of RESULTS.md (appended when absent), leaving the rest as it was."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    heading = f"## {section.title}\n"
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section.text()
+    else:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section.text() + (text[end + 1 :] if end >= 0 else "")
+    path.write_text(text, encoding="utf-8")
