@@ -129,7 +129,6 @@ def test_a_short_window_loses_nothing_and_counts_what_the_sandbox_saw(small_day:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="until the cost redesign lands")
 def test_a_hydrated_event_meets_the_cost_targets_with_cold_caches(small_day: day.DayResult) -> None:
     figures = day.figures(small_day)
     assert figures.per_hydrated["dynamodb"] <= day.TARGET_REQUESTS
