@@ -129,6 +129,9 @@ def test_a_short_window_loses_nothing_and_counts_what_the_sandbox_saw(small_day:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, reason="2.5 requests and ~6 WRU per hydrated event: the cost targets are not met yet (issue 9)"
+)
 def test_a_hydrated_event_meets_the_cost_targets_with_cold_caches(small_day: day.DayResult) -> None:
     figures = day.figures(small_day)
     assert figures.per_hydrated["dynamodb"] <= day.TARGET_REQUESTS

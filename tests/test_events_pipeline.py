@@ -114,8 +114,8 @@ def test_duplicates_inside_one_batch_and_by_idempotency_key(events: EventsDriver
 
 
 def test_two_deliveries_racing_each_other_have_one_effect(events: EventsDriver) -> None:
-    """Both pass the consistent lookup before either writes: both may report processed (the cost
-    design's stated trade-off, event_records.py), but the table holds one of everything."""
+    """Both pass the consistent lookup before either writes: the event record's conditional put
+    decides, one is processed, the other a duplicate; the table holds one of everything."""
     events.install(INSTALLATION, BP)
     envelope = events.order_event(BP, "o-race")
     events.sandbox.latency("graphql", 0.3)  # both pass the lookup before either records
@@ -133,7 +133,7 @@ def test_two_deliveries_racing_each_other_have_one_effect(events: EventsDriver) 
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert "processed" in verdicts and set(verdicts) <= {"duplicate", "processed"}
+    assert sorted(verdicts) == ["duplicate", "processed"]
     assert len(events.items_with_pk_prefix("EVENT#")) == 1
     assert len(events.items_with_pk_prefix("EVENT_KEY#")) == 1
     assert len(events.items_with_pk_prefix("ORDERS#")) == 1  # one version of the order, written twice
@@ -156,10 +156,10 @@ def test_one_lookup_one_token_read_and_one_write_per_event(events: EventsDriver)
     client.calls.clear()
     # when a batch of ten events of the installation arrives
     events.handle(*[events.order_event(BP, f"o-count-{i}") for i in range(10)])
-    # then: one batch lookup, no token read (cached), one write per order: its snapshot and event
+    # then: one batch lookup, no token read (cached); per order its snapshot, then its record and key
     assert client.calls.count("batch_get_item") == 1
-    assert client.calls.count("batch_write_item") == 10
-    assert len(client.calls) == 11
+    assert client.calls.count("put_item") == 10 and client.calls.count("transact_write_items") == 10
+    assert len(client.calls) == 21
 
 
 def test_a_cold_lambda_reads_no_installation_item_per_tenant(events: EventsDriver) -> None:
@@ -173,9 +173,9 @@ def test_a_cold_lambda_reads_no_installation_item_per_tenant(events: EventsDrive
     client = cold.dynamodb
     answer, _ = events.handle(*[events.order_event(bp, f"o-cold-{i}") for i, (_, bp) in enumerate(tenants)], deps=cold)
     assert answer["batchItemFailures"] == []
-    assert client.calls.count("get_item") == 0 and client.calls.count("put_item") == 0
+    assert client.calls.count("get_item") == 0
     assert client.calls.count("batch_get_item") == 2  # events, keys and links; then the installations
-    assert client.calls.count("batch_write_item") == 10
+    assert client.calls.count("put_item") == 10 and client.calls.count("transact_write_items") == 10
     assert events.sandbox.calls["token:refresh_token"] == 0
 
 

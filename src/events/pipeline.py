@@ -7,8 +7,9 @@
 4. one access token per installation (refreshed at most once, by the token service);
 5. hydrate concurrently: one query per (installation, resource) for what each event carries (an
    order, an inventory item, a product: events/hydrators.py), the store identity once;
-6. record as each answer arrives: one BatchWriteItem per resource for its snapshot and its
-   processed events; attention outcomes with one conditional write each.
+6. record as each answer arrives: one BatchWriteItem per resource for its snapshot (and keys,
+   links), then one conditional put per event record; attention outcomes with one conditional
+   write each.
 
 Every message ends with a verdict; only RETRY (transient trouble) sends it back to the queue.
 """
@@ -502,7 +503,7 @@ class EventPipeline:
             for item in processed
         ]
         try:
-            self._store.record_processed(entries, snapshot, self._deadline)
+            written = self._store.record_processed(entries, snapshot, self._deadline)
         except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
             if _error_code(error) == "ValidationException":  # one write DynamoDB refuses: find it, alone
                 for item in processed:
@@ -511,8 +512,8 @@ class EventPipeline:
             for item in processed:
                 item.finish(Decision(Verdict.RETRY, Reason.STORE, type(error).__name__))
             return
-        for item in processed:
-            item.finish(PROCESSED)
+        for item, recorded in zip(processed, written, strict=True):
+            item.finish(PROCESSED if recorded else Decision(Verdict.DUPLICATE))
 
     def _record(self, item: _Work) -> None:
         """Write the message's record as decided (processed when nothing intervened); a duplicate

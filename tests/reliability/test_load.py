@@ -428,7 +428,8 @@ EXPECTED = {
 
 
 def _expected(item: Planned) -> set[str]:
-    if item.installation_id == REVOKED and item.kind in ("order", "not_found"):
+    # "other" events name a product (items/{id}): hydrated too (events/hydrators.py), so they need a token
+    if item.installation_id == REVOKED and item.kind in ("order", "other", "not_found"):
         return EXPECTED[item.kind] | {"needs_reauthorization"}
     return EXPECTED[item.kind]
 

@@ -3,16 +3,13 @@ record), idempotency keys, business-product links, order snapshots, store identi
 attention list of events an operator must see and can replay.
 
 Writes, and the invariant each protects:
-- processed events: one BatchWriteItem per hydrated resource (its snapshot, and each event's record,
-  idempotency key, learned link and resolved attention item), no condition needed:
-  - a snapshot is an immutable item per server version (keys.snapshot_key): an older answer
-    written last never hides a newer one, and writing a version again changes nothing;
-  - a processed record only ever replaces a processed record (or an attention outcome it resolves);
-  - the snapshot is written before the events that depend on it count as processed: if it stays
-    unprocessed, the event records this call wrote are taken back and the events retried.
-  A concurrent delivery of the same event, or of two events with one idempotency key, in two
-  containers within the same second may both be written (same snapshot version: no harm); the
-  consistent lookup before each batch catches every later one.
+- a snapshot: an immutable item per server version (keys.snapshot_key), put without a condition
+  and outside any transaction (never billed double): an older answer written last never hides a
+  newer one, and writing a version again changes nothing. It is written before the events that
+  depend on it, so no event counts as processed before its data is stored.
+- an event record: a conditional put (a transaction with its idempotency key, learned link or
+  attention item when it has one): the one write that decides processed or duplicate, so two
+  deliveries racing each other, or two events with one idempotency key, have one effect.
 - attention outcomes (unroutable, failed, needs re-authorisation): one conditional request, so
   they never overwrite a processed record: a put, or a transaction with their attention item.
 """
@@ -20,7 +17,6 @@ Writes, and the invariant each protects:
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,21 +50,6 @@ from shared.store.keys import (
 )
 
 BATCH_GET_LIMIT = 100
-BATCH_WRITE_LIMIT = 25
-# Unprocessed items (throttling) are sent again up to WRITE_ATTEMPTS times, sleeping 0.05 s doubling
-# up to 1 s (jittered): at most 3.55 s of sleep, inside the store reserve (shared.budget, 6 s) that the
-# pipeline keeps after its last query.
-WRITE_ATTEMPTS = 8
-WRITE_BACKOFF_BASE = 0.05
-WRITE_BACKOFF_CAP = 1.0
-
-
-class Unavailable(RuntimeError):
-    """The table left writes unprocessed after every attempt (throttled): the events are retried."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.response = {"Error": {"Code": "UnprocessedItems"}}
 
 
 class Verdict(StrEnum):
@@ -327,34 +308,17 @@ class EventStore:
 
     def record_processed(
         self, processed: Sequence[Processed], snapshot: Snapshot | None = None, deadline: Any = None
-    ) -> None:
-        """Record processed events (with the snapshot they were hydrated with) in BatchWriteItem
-        requests of up to 25 items, the snapshot in the first; raise `Unavailable` (after taking
-        back the event records it wrote) when the snapshot could not be stored."""
-        requests: dict[tuple[str, str], tuple[Part, dict[str, Any]]] = {}
+    ) -> list[bool]:
+        """Record processed events hydrated with `snapshot`: first the snapshot (an immutable
+        version: an unconditional put, never billed double), so no event counts before its data is
+        stored; then each event with `record` (its conditional write decides processed or
+        duplicate, its idempotency key in the same transaction). False: a duplicate."""
         if snapshot is not None:
-            item = _snapshot_item(snapshot)
-            requests[_item_key(item)] = (Part.SNAPSHOT, {"PutRequest": {"Item": item}})
-        for entry in processed:
-            for part, write in self._writes(entry.record, None, entry.learned_link, entry.previous_attention):
-                body = write.get("Put") or write.get("Delete") or {}
-                if "Item" in body:
-                    requests[_item_key(body["Item"])] = (part, {"PutRequest": {"Item": body["Item"]}})
-                else:
-                    requests[_item_key(body["Key"])] = (part, {"DeleteRequest": {"Key": body["Key"]}})
-        ordered = list(requests.values())
-        records = {_item_key(key(EVENT_PREFIX + e.record.event_id, EVENT_SK)): e.record for e in processed}
-        written: list[EventRecord] = []
-        for start in range(0, len(ordered), BATCH_WRITE_LIMIT):
-            chunk = ordered[start : start + BATCH_WRITE_LIMIT]
-            left = self._batch_write([write for _, write in chunk], deadline)
-            unwritten = {_request_key(write) for write in left}
-            sent = [_request_key(write) for part, write in chunk if part is Part.EVENT]
-            written += [records[k] for k in sent if k not in unwritten]
-            if left:
-                if snapshot is not None and _item_key(_snapshot_item(snapshot)) in unwritten:
-                    self._take_back(written)
-                raise Unavailable(f"{len(left)} writes left unprocessed")
+            self._client.put_item(TableName=self._table, Item=_snapshot_item(snapshot))
+        return [
+            self.record(entry.record, learned_link=entry.learned_link, previous_attention=entry.previous_attention)
+            for entry in processed
+        ]
 
     def put_store_identity(self, installation_id: str, store: dict[str, Any], fetched_at_ms: int) -> None:
         item: Item = {
@@ -435,35 +399,6 @@ class EventStore:
             self._client.put_item(**writes[0]["Put"])
         else:
             self._client.transact_write_items(TransactItems=writes)
-
-    def _batch_write(self, writes: list[dict[str, Any]], deadline: Any) -> list[dict[str, Any]]:
-        """Send `writes`, then what DynamoDB leaves unprocessed, within WRITE_ATTEMPTS and the
-        deadline; what is still unprocessed then."""
-        pending = writes
-        for attempt in range(WRITE_ATTEMPTS):
-            answer = self._client.batch_write_item(RequestItems={self._table: pending})
-            pending = (answer.get("UnprocessedItems") or {}).get(self._table) or []
-            delay = random.uniform(0, min(WRITE_BACKOFF_CAP, WRITE_BACKOFF_BASE * 2**attempt))  # noqa: S311
-            if not pending or attempt == WRITE_ATTEMPTS - 1 or (deadline is not None and not deadline.fits(delay)):
-                break
-            time.sleep(delay)
-        return pending
-
-    def _take_back(self, records: list[EventRecord]) -> None:
-        """Delete the processed records this delivery wrote (their snapshot was not stored), so
-        the retry hydrates again instead of ending as a duplicate; best effort, counted when not."""
-        from shared.observability import count
-
-        for record in records:
-            try:
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key=key(EVENT_PREFIX + record.event_id, EVENT_SK),
-                    ConditionExpression="message_id = :m AND outcome = :processed",
-                    ExpressionAttributeValues={":m": s(record.message_id), ":processed": s(Verdict.PROCESSED.value)},
-                )
-            except Exception:  # noqa: BLE001 - this version of the snapshot is lost; the next event's comes
-                count("SnapshotNotStored")
 
     def _batch_get(self, keys: list[Item]) -> list[Item]:
         items: list[Item] = []
@@ -566,15 +501,6 @@ def _snapshot_item(snapshot: Snapshot) -> Item:
     if snapshot.expires_at:
         item[TTL_ATTRIBUTE] = n(snapshot.expires_at)
     return item
-
-
-def _item_key(item: Item) -> tuple[str, str]:
-    return (get_s(item, "pk") or "", get_s(item, "sk") or "")
-
-
-def _request_key(write: dict[str, Any]) -> tuple[str, str]:
-    body = write.get("PutRequest", {}).get("Item") or write.get("DeleteRequest", {}).get("Key") or {}
-    return _item_key(body)
 
 
 def _failed_parts(error: Exception, parts: list[Part]) -> set[Part]:
