@@ -451,7 +451,9 @@ def _install_everyone(stack: LocalStack) -> None:
 
 def _runner_arguments() -> list[str]:
     return [
-        *("--max-seconds", str(RUN_DEADLINE + 30), "--idle-seconds", "2"),
+        # idle: the queue empty this long (nothing in flight either) ends a runner; on a busy CI
+        # machine the publisher can pause for seconds, so well above RETRY_DELAY_SECONDS
+        *("--max-seconds", str(RUN_DEADLINE + 30), "--idle-seconds", "10"),
         *("--graphql-read-timeout", str(READ_TIMEOUT), "--retry-delay", str(RETRY_DELAY_SECONDS)),
     ]
 
