@@ -541,8 +541,11 @@ def test_thousands_of_events_with_faults_and_duplicates_reconcile(
     assert table.statuses[REVOKED] == "needs_reauthorization"
     assert {s for i, s in table.statuses.items() if i != REVOKED} == {"active"}
     assert counts["unroutable"] == sum(1 for p in planned if p.kind == "unroutable")
-    # each order snapshot was written by a processed event of that order
+    # each order snapshot was written for a processed event of that order, or for one whose record
+    # write then failed and which ended in the DLQ (the snapshot is stored first: real data, kept)
     for (_, order_id), event_id in table.snapshots.items():
+        if event_id in dlq and event_id not in table.records:
+            continue
         assert table.records[event_id]["outcome"] == "processed"
         assert any(order_id in path["S"] for path in table.records[event_id]["resources"])
 
