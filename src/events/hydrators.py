@@ -13,6 +13,7 @@ how an event ends (a later batch fetches it).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,18 +23,19 @@ from events.envelope import PartnerEvent
 
 
 @dataclass(frozen=True)
-class Hydrator:
+class Hydrator(ABC):
     name: str  # in logs and metrics
     kind: str  # the snapshot key's kind (keys.SNAPSHOT_KINDS)
     document: str  # events/queries/<document>.graphql
     root: str  # the field of the answer's `data` that holds the object
 
+    @abstractmethod
     def wants(self, event: PartnerEvent) -> str | None:
         """The ID of the resource to fetch for `event`, or None when the event carries none."""
-        raise NotImplementedError
 
+    @abstractmethod
     def variables(self, resource_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The query's variables for that resource."""
 
     def query(self, api_version: str | None) -> str:
         return queries.load(self.document)

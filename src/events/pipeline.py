@@ -503,7 +503,7 @@ class EventPipeline:
             for item in processed
         ]
         try:
-            written = self._store.record_processed(entries, snapshot, self._deadline)
+            written = self._store.record_processed(entries, snapshot)
         except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
             if _error_code(error) == "ValidationException":  # one write DynamoDB refuses: find it, alone
                 for item in processed:

@@ -306,9 +306,7 @@ class EventStore:
             raise
         return True
 
-    def record_processed(
-        self, processed: Sequence[Processed], snapshot: Snapshot | None = None, deadline: Any = None
-    ) -> list[bool]:
+    def record_processed(self, processed: Sequence[Processed], snapshot: Snapshot | None = None) -> list[bool]:
         """Record processed events hydrated with `snapshot`: first the snapshot (an immutable
         version: an unconditional put, never billed double), so no event counts before its data is
         stored; then each event with `record` (its conditional write decides processed or
