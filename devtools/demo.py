@@ -324,7 +324,7 @@ class Demo:
         if "duplicate" in expected:  # a duplicate in the same batch may be logged first
             seen, expected = sorted(seen), sorted(expected)
         check.expect(seen == expected, f"{sent.label}: verdicts {seen}, expected {expected}")
-        record = self.store.event(sent.event_id)
+        record = next((r for r in self.event_records() if r.get("event_id") == sent.event_id), None)
         final = [v for v in sent.verdicts if v not in {"retry", "duplicate"}]
         if not final:
             check.expect(record is None, f"{sent.label}: an event record exists")
@@ -653,13 +653,13 @@ class Demo:
         return f"{len(snapshots)} orders as the API answers them; store identity as well"
 
     def event_records(self) -> list[dict[str, Any]]:
-        from shared.store.keys import EVENT_PREFIX, EVENT_SK
+        from shared.store.keys import EVENT_KEY_SK, EVENT_SK
 
         items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
+        request: dict[str, Any] = {  # under EVENT#<id>, or EVENT_KEY#<key> once processed with a key
             "TableName": self.table,
-            "FilterExpression": "begins_with(pk, :event) AND sk = :sk",
-            "ExpressionAttributeValues": {":event": {"S": EVENT_PREFIX}, ":sk": {"S": EVENT_SK}},
+            "FilterExpression": "sk IN (:sk, :key_sk)",
+            "ExpressionAttributeValues": {":sk": {"S": EVENT_SK}, ":key_sk": {"S": EVENT_KEY_SK}},
         }
         while True:
             page = self.dynamodb.scan(**request)

@@ -134,7 +134,7 @@ def test_two_deliveries_racing_each_other_have_one_effect(events: EventsDriver) 
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(verdicts) == ["duplicate", "processed"]
-    assert len(events.items_with_pk_prefix("EVENT#")) == 1
+    assert events.items_with_pk_prefix("EVENT#") == []  # recorded under its idempotency key, once
     assert len(events.items_with_pk_prefix("EVENT_KEY#")) == 1
     assert len(events.items_with_pk_prefix("ORDERS#")) == 1  # one version of the order, written twice
 
@@ -156,9 +156,10 @@ def test_one_lookup_one_token_read_and_one_write_per_event(events: EventsDriver)
     client.calls.clear()
     # when a batch of ten events of the installation arrives
     events.handle(*[events.order_event(BP, f"o-count-{i}") for i in range(10)])
-    # then: one batch lookup, no token read (cached); per order its snapshot, then its record and key
+    # then: one batch lookup, no token read (cached); per order its snapshot, then its record (under
+    # its idempotency key: one conditional put, no transaction)
     assert client.calls.count("batch_get_item") == 1
-    assert client.calls.count("put_item") == 10 and client.calls.count("transact_write_items") == 10
+    assert client.calls.count("put_item") == 20 and client.calls.count("transact_write_items") == 0
     assert len(client.calls) == 21
 
 
@@ -175,7 +176,7 @@ def test_a_cold_lambda_reads_no_installation_item_per_tenant(events: EventsDrive
     assert answer["batchItemFailures"] == []
     assert client.calls.count("get_item") == 0
     assert client.calls.count("batch_get_item") == 2  # events, keys and links; then the installations
-    assert client.calls.count("put_item") == 10 and client.calls.count("transact_write_items") == 10
+    assert client.calls.count("put_item") == 20 and client.calls.count("transact_write_items") == 0
     assert events.sandbox.calls["token:refresh_token"] == 0
 
 
@@ -276,6 +277,8 @@ def test_an_unroutable_event_is_replayable_once_a_link_exists(events: EventsDriv
     assert events.store.attention("unroutable") == []  # the attention item went with the success
     record = events.event_record(envelope["detail"]["eventId"])
     assert record is not None and record["outcome"] == "processed"
+    # recorded under its idempotency key now; the unroutable record under its ID went in the same request
+    assert envelope["detail"]["idempotencyKey"] and events.items_with_pk_prefix("EVENT#") == []
 
 
 def test_events_of_one_order_in_a_batch_query_it_once(events: EventsDriver) -> None:

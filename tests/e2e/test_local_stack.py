@@ -190,9 +190,9 @@ def test_install_then_an_order_event_is_recorded_by_the_events_function(stack: L
     poller = stack.pollers["EventsFunction.PartnerEventsQueue"]
     stats = poller.run_until_idle(timeout=30)
     assert stats.records >= 1 and stats.failed == 0
-    from shared.store.event_records import EventStore
+    from tests.events_driver import find_event_record
 
-    record = EventStore(stack.client("dynamodb"), stack.aws.table_name()).event(event_id)
+    record = find_event_record(stack.client("dynamodb"), stack.aws.table_name(), event_id)
     assert record is not None, "the events function recorded nothing for the published event"
     assert record["installation_id"] == installation_id
     assert stack.functions["EventsFunction"].invocations >= 1

@@ -82,10 +82,10 @@ def _queue_attributes(stack: LocalStack, queue: str) -> dict[str, int]:
 
 def _event_records(stack: LocalStack) -> dict[str, dict[str, Any]]:
     items = stack.client("dynamodb").scan(TableName=stack.aws.table_name(), ConsistentRead=True)["Items"]
-    return {
-        item["pk"]["S"].removeprefix("EVENT#"): {k: next(iter(v.values())) for k, v in item.items()}
+    return {  # under EVENT#<id>, or under EVENT_KEY#<key> once processed with an idempotency key
+        item["event_id"]["S"]: {k: next(iter(v.values())) for k, v in item.items()}
         for item in items
-        if item["pk"]["S"].startswith("EVENT#")
+        if item["sk"]["S"] in ("EVENT", "EVENT_KEY")
     }
 
 

@@ -50,6 +50,7 @@ from shared.store.installations import InstallationStore
 from shared.tokens import TokenCache, TokenService
 from tests.app_driver import AppDriver
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.events_driver import find_event_record
 from tests.reliability.wire_faults import WireFaults
 
 INSTALLATION = "amzn1.bwp.installation.ddb-faults"
@@ -107,7 +108,7 @@ class World:
         return {"status": item.status.value, "refresh_token": item.refresh_token, "lease_owner": item.lease_owner}
 
     def event(self, event_id: str) -> dict[str, Any] | None:
-        return EventStore(self.dynamodb, self.table).event(event_id)
+        return find_event_record(self.dynamodb, self.table, event_id)
 
     def snapshot(self, order_id: str) -> dict[str, Any] | None:
         return EventStore(self.dynamodb, self.table).order_snapshot(INSTALLATION, order_id)

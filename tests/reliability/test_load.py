@@ -386,8 +386,10 @@ def _read_table(stack: LocalStack) -> Table:
     table = Table({}, set(), {}, {})
     for item in _scan(stack):
         pk, sk = item["pk"]["S"], item["sk"]["S"]
-        if pk.startswith("EVENT#"):
-            table.records[pk.removeprefix("EVENT#")] = {k: next(iter(v.values())) for k, v in item.items()}
+        if sk in ("EVENT", "EVENT_KEY"):  # under its ID, or under its idempotency key once processed
+            event_id = item["event_id"]["S"]
+            assert event_id not in table.records, f"two records of event {event_id}"
+            table.records[event_id] = {k: next(iter(v.values())) for k, v in item.items()}
         elif pk.startswith("ATTENTION#"):  # ATTENTION#<outcome>#<shard>
             table.attention.add((pk.removeprefix("ATTENTION#").rpartition("#")[0], item["event_id"]["S"]))
         elif item.get("kind", {}).get("S") == "ORDER":  # ORDERS#<installation>#<shard>, one item per version

@@ -8,7 +8,8 @@ Item types (pk / sk):
   and kind; the newest is the greatest sort key; TTL: retention)
 - INSTALLATION#<installationId> / STORE         - the store identity (siteId, widgetId)
 - EVENT#<eventId>               / EVENT         - event log and de-duplication (TTL: retention)
-- EVENT_KEY#<scope>#<idempotencyKey> / EVENT_KEY - de-duplication on the idempotency key, per tenant (TTL: retention)
+- EVENT_KEY#<scope>#<idempotencyKey> / EVENT_KEY - the record of a processed event that has an idempotency
+  key, instead of EVENT#<eventId>: one item de-duplicates both the event ID and the key, per tenant (TTL: retention)
 - BUSINESS_PRODUCT#<id>         / INSTALLATION_LINK - which installation a business product belongs to
 - ATTENTION#<outcome>#<0-7>     / <time>#<eventId> - unroutable / failed / re-authorisation events, replayable
 """

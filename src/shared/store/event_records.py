@@ -7,9 +7,12 @@ Writes, and the invariant each protects:
   and outside any transaction (never billed double): an older answer written last never hides a
   newer one, and writing a version again changes nothing. It is written before the events that
   depend on it, so no event counts as processed before its data is stored.
-- an event record: a conditional put (a transaction with its idempotency key, learned link or
-  attention item when it has one): the one write that decides processed or duplicate, so two
-  deliveries racing each other, or two events with one idempotency key, have one effect.
+- an event record: a conditional put (a transaction only with a learned link, an attention item or
+  an earlier delivery's attention to remove): the one write that decides processed or duplicate, so
+  two deliveries racing each other, or two events with one idempotency key, have one effect. A
+  processed event with an idempotency key is recorded under that key (EVENT_KEY#<scope>#<key>), not
+  under its event ID: one item decides both kinds of duplicate, so no 2-item transaction (billed
+  double) is needed on the common path.
 - attention outcomes (unroutable, failed, needs re-authorisation): one conditional request, so
   they never overwrite a processed record: a put, or a transaction with their attention item.
 """
@@ -67,8 +70,8 @@ class Verdict(StrEnum):
 class Part(StrEnum):
     """The writes of one event's record, by what each protects."""
 
-    EVENT = "event"  # the event record: processed at most once (de-duplication)
-    IDEMPOTENCY_KEY = "idempotency_key"  # a producer's retry with a new event ID is a duplicate
+    EVENT = "event"  # the event record: processed at most once, once per idempotency key (de-duplication)
+    STALE_RECORD = "stale_record"  # an earlier delivery's record under the event ID, now recorded under its key
     SNAPSHOT = "snapshot"  # one server version of a hydrated resource (immutable)
     LINK = "link"  # which installation a business product belongs to
     ATTENTION = "attention"  # an operator sees (and can replay) what did not end processed
@@ -207,8 +210,11 @@ class EventStore:
                     found.processed_events.add(event_id)
                 elif outcome and get_s(item, "attention_sk"):
                     found.attention_of[event_id] = (outcome, get_s(item, "attention_sk") or "")
-            elif pk.startswith(EVENT_KEY_PREFIX):
-                found.key_owner[pk[len(EVENT_KEY_PREFIX) :]] = get_s(item, "event_id") or ""
+            elif pk.startswith(EVENT_KEY_PREFIX):  # a processed event recorded under its idempotency key
+                owner = get_s(item, "event_id") or ""
+                found.key_owner[pk[len(EVENT_KEY_PREFIX) :]] = owner
+                if get_s(item, "outcome") == Verdict.PROCESSED:
+                    found.processed_events.add(owner)
             elif pk.startswith(LINK_PREFIX):
                 found.links[pk[len(LINK_PREFIX) :]] = get_s(item, "installation_id") or ""
                 found.link_sources[pk[len(LINK_PREFIX) :]] = get_s(item, "source") or ""
@@ -251,9 +257,17 @@ class EventStore:
         latest = self.latest_snapshot("ORDER", installation_id, order_id)
         return None if latest is None else latest.data
 
-    def event(self, event_id: str) -> dict[str, Any] | None:
-        item = self._client.get_item(TableName=self._table, Key=key(EVENT_PREFIX + event_id, EVENT_SK)).get("Item")
-        return None if item is None else {k: next(iter(v.values())) for k, v in item.items()}
+    def event(self, event_id: str, scoped_idempotency_key: str | None = None) -> dict[str, Any] | None:
+        """The record of `event_id`: under its idempotency key (`Event.scoped_idempotency_key`) once
+        processed with one, else under its ID."""
+        wanted = [key(EVENT_PREFIX + event_id, EVENT_SK)]
+        if scoped_idempotency_key:
+            wanted.insert(0, key(EVENT_KEY_PREFIX + scoped_idempotency_key, EVENT_KEY_SK))
+        for wanted_key in wanted:
+            item = self._client.get_item(TableName=self._table, Key=wanted_key, ConsistentRead=True).get("Item")
+            if item is not None and get_s(item, "event_id") == event_id:
+                return {k: next(iter(v.values())) for k, v in item.items()}
+        return None
 
     def attention(self, outcome: str, limit: int = 100) -> list[AttentionItem]:
         """The oldest `limit` attention items of `outcome`, across its partitions."""
@@ -301,7 +315,7 @@ class EventStore:
             self._write([write for _, write in parts])
         except Exception as error:
             failed = _failed_parts(error, [name for name, _ in parts])
-            if Part.EVENT in failed or Part.IDEMPOTENCY_KEY in failed:
+            if Part.EVENT in failed:
                 return False  # processed before, or another event with this key was: a duplicate
             raise
         return True
@@ -310,7 +324,7 @@ class EventStore:
         """Record processed events hydrated with `snapshot`: first the snapshot (an immutable
         version: an unconditional put, never billed double), so no event counts before its data is
         stored; then each event with `record` (its conditional write decides processed or
-        duplicate, its idempotency key in the same transaction). False: a duplicate."""
+        duplicate, under its idempotency key when it has one). False: a duplicate."""
         if snapshot is not None:
             self._client.put_item(TableName=self._table, Item=_snapshot_item(snapshot))
         return [
@@ -345,40 +359,18 @@ class EventStore:
         """The writes of one event, each named: a cancelled transaction is read by part, not by
         position, so reordering or adding writes cannot change what a failed condition means."""
         table = self._table
-        writes: list[tuple[Part, dict[str, Any]]] = [
-            (
-                Part.EVENT,
-                {
-                    "Put": {
-                        "TableName": table,
-                        "Item": _event_item(record),
-                        "ConditionExpression": "attribute_not_exists(pk) OR outcome <> :processed",
-                        "ExpressionAttributeValues": {":processed": s(Verdict.PROCESSED.value)},
-                    }
-                },
-            )
-        ]
-        if record.idempotency_key:
-            key_item: Item = {
-                **key(EVENT_KEY_PREFIX + record.idempotency_key, EVENT_KEY_SK),
-                "event_id": s(record.event_id),
-                TTL_ATTRIBUTE: n(record.expires_at),
-            }
-            condition = "attribute_not_exists(pk) OR event_id = :id"
-            values = {":id": s(record.event_id)}
-            writes.append(
-                (
-                    Part.IDEMPOTENCY_KEY,
-                    {
-                        "Put": {
-                            "TableName": table,
-                            "Item": key_item,
-                            "ConditionExpression": condition,
-                            "ExpressionAttributeValues": values,
-                        }
-                    },
-                )
-            )
+        if record.idempotency_key:  # only processed records carry it: the key is claimed once, by one event
+            condition, values = "attribute_not_exists(pk)", None
+        else:
+            condition = "attribute_not_exists(pk) OR outcome <> :processed"
+            values = {":processed": s(Verdict.PROCESSED.value)}
+        put: dict[str, Any] = {"TableName": table, "Item": _event_item(record), "ConditionExpression": condition}
+        if values:
+            put["ExpressionAttributeValues"] = values
+        writes: list[tuple[Part, dict[str, Any]]] = [(Part.EVENT, {"Put": put})]
+        if record.idempotency_key and previous_attention:  # an earlier delivery's record under the ID
+            stale_record = key(EVENT_PREFIX + record.event_id, EVENT_SK)
+            writes.append((Part.STALE_RECORD, {"Delete": {"TableName": table, "Key": stale_record}}))
         if snapshot is not None:
             writes.append((Part.SNAPSHOT, {"Put": {"TableName": table, "Item": _snapshot_item(snapshot)}}))
         if learned_link and record.business_product_id:
@@ -433,8 +425,13 @@ class EventStore:
 
 
 def _event_item(record: EventRecord) -> Item:
+    where = (
+        key(EVENT_KEY_PREFIX + record.idempotency_key, EVENT_KEY_SK)
+        if record.idempotency_key
+        else key(EVENT_PREFIX + record.event_id, EVENT_SK)
+    )
     item: Item = {
-        **key(EVENT_PREFIX + record.event_id, EVENT_SK),
+        **where,
         "event_id": s(record.event_id),
         "outcome": s(record.outcome.value),
         "message_id": s(record.message_id),
