@@ -205,12 +205,13 @@ class TokenService:
         assert old_refresh_token is not None
         owner = uuid.uuid4().hex
         lease = self._budget.lease_seconds(deadline)
-        if not self._store.acquire_refresh_lease(installation_id, owner, old_refresh_token, now, lease):
+        taken = self._store.acquire_refresh_lease(installation_id, owner, old_refresh_token, now, lease)
+        if taken is None:
             return None
         from shared.buy_with_prime import InvalidGrantError  # the client module is only needed here
 
         try:
-            tokens, rescued = self._redeemed_already(installation_id, old_refresh_token, now)
+            tokens, rescued = self._redeemed_already(installation_id, old_refresh_token, now, taken.after_unfinished)
             if tokens is None:
                 reserve = self._budget.store_reserve_seconds
                 tokens = self._endpoint.refresh(self._credentials.get(), old_refresh_token, deadline.less(reserve))
@@ -222,13 +223,19 @@ class TokenService:
             raise
         return self._store_pair(installation, owner, old_refresh_token, tokens, deadline, rescued=rescued)
 
-    def _redeemed_already(self, installation_id: str, old_refresh_token: str, now: int) -> tuple[TokenSet | None, bool]:
+    def _redeemed_already(
+        self, installation_id: str, old_refresh_token: str, now: int, after_unfinished: bool
+    ) -> tuple[TokenSet | None, bool]:
         """A pair issued for this refresh token but not stored (this container's memory, or the
         rescue item any container may have parked): never present the old refresh token again.
-        The flag tells whether the pair came from the rescue item (deleted once stored)."""
+        The flag tells whether the pair came from the rescue item (deleted once stored). The rescue
+        item is read only when the lease followed an unfinished one: only then can a pair be parked
+        (InstallationStore.acquire_refresh_lease), so an ordinary refresh costs no extra read."""
         unstored = self._unstored.get(installation_id)
         if unstored and unstored[0] == old_refresh_token:
             return unstored[1], False
+        if not after_unfinished:
+            return None, False
         rescued = self._store.rescued_tokens(installation_id, old_refresh_token, now)
         if rescued is not None:
             count("RescuedPairAdopted")

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from devtools.atomic_dynamodb import AtomicDynamoDB
 from devtools.template import load_template, table_create_arguments
@@ -261,6 +262,43 @@ def test_case_2_a_pair_redeemed_while_dynamodb_throttles_survives_the_container(
     stored = later.store.get(INSTALLATION)
     assert stored is not None and stored.access_token == token_a and stored.status == "active"
     assert dynamodb.get_item(TableName=TABLE_NAME, Key=rescued_tokens_key(INSTALLATION)).get("Item") is None
+
+
+def test_an_ordinary_refresh_does_not_read_the_rescue_item(
+    sandbox: BuyWithPrimeSandbox, dynamodb: Any, container: Callable[..., Container]
+) -> None:
+    """A lease taken where none was left (the last refresh stored its pair) cannot follow a parked
+    pair: the refresh is GetItem, the lease, the redeem and the store, and no read of the rescue item."""
+    _install(sandbox, dynamodb, valid_for=1)
+    a = container()
+    faults = WireFaults(a.raw_client)
+    a.tokens.access_token(INSTALLATION, deadline=Deadline.after(5.0))
+    assert sandbox.calls["token:refresh_token"] == 1
+    assert faults.attempts["GetItem"] == 1 and faults.attempts["UpdateItem"] == 2
+
+
+def test_a_parked_pair_survives_a_follower_that_failed_and_released_its_lease(
+    sandbox: BuyWithPrimeSandbox, dynamodb: Any, container: Callable[..., Container]
+) -> None:
+    """A parks its pair; B takes the stale lease, cannot read the rescue item (throttled) and
+    releases its lease; C then still looks for the parked pair (a release keeps the lease's trace)
+    and adopts it: the redeemed refresh token is never presented again."""
+    _install(sandbox, dynamodb, valid_for=1)
+    a = container()
+    WireFaults(a.raw_client).fail("UpdateItem", "ProvisionedThroughputExceededException", times=10_000, after=1)
+    token_a = a.tokens.access_token(INSTALLATION, deadline=Deadline.after(3.0))
+    del a
+    b = container(clock=lambda: time.time() + 120)
+    on_b = WireFaults(b.raw_client)
+    on_b.fail("GetItem", "ProvisionedThroughputExceededException", times=10_000, after=1)  # the rescue read
+    with pytest.raises(ClientError):
+        b.tokens.access_token(INSTALLATION, deadline=Deadline.after(3.0))
+    assert on_b.attempts["UpdateItem"] == 2  # the lease, then its release
+    c = container(clock=lambda: time.time() + 240)
+    released = c.store.get(INSTALLATION)
+    assert released is not None and released.lease_owner is None and released.lease_expires_at == 0
+    assert c.tokens.access_token(INSTALLATION) == token_a
+    assert sandbox.calls["token:refresh_token"] == 1  # never redeemed again
 
 
 def test_a_short_throttling_window_after_the_redeem_is_outlasted_by_the_store_retries(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, overload
 
 from shared.models import Installation, InstallationStatus, TokenSet
 from shared.store.keys import (
@@ -80,9 +81,17 @@ class InstallationStore:
 
     def acquire_refresh_lease(
         self, installation_id: str, owner: str, refresh_token: str, now: int, lease_seconds: int
-    ) -> bool:
-        """Take the per-installation refresh lease if it is free (or stale) and nobody refreshed since."""
-        return self._conditional_update(
+    ) -> Lease | None:
+        """Take the per-installation refresh lease if it is free (or stale) and nobody refreshed since;
+        None when it was not free.
+
+        `Lease.after_unfinished`: an earlier lease was left on the item (it expired, or was released
+        after a failure). Only then can a pair redeemed for this refresh token be parked in the rescue
+        item: a holder parks a pair only while it holds its lease, and only storing a pair (or
+        re-installing, uninstalling, needing re-authorisation) removes `lease_expires_at`; a release
+        keeps it (`release_refresh_lease`). So an ordinary refresh needs no read of the rescue item.
+        """
+        old = self._conditional_update(
             installation_id,
             update="SET lease_owner = :owner, lease_expires_at = :until",
             condition=(
@@ -96,7 +105,9 @@ class InstallationStore:
                 ":active": s(InstallationStatus.ACTIVE.value),
                 ":now": n(now),
             },
+            return_old=True,
         )
+        return None if old is None else Lease(after_unfinished="lease_expires_at" in old)
 
     def store_refreshed_tokens(
         self, installation_id: str, owner: str, old_refresh_token: str, tokens: TokenSet, now: int
@@ -158,11 +169,13 @@ class InstallationStore:
         self._client.delete_item(TableName=self._table, Key=rescued_tokens_key(installation_id))
 
     def release_refresh_lease(self, installation_id: str, owner: str) -> bool:
+        """Free the lease after a refresh that stored nothing: it ends now, but `lease_expires_at` stays,
+        so the next holder still looks for a parked pair (`acquire_refresh_lease`)."""
         return self._conditional_update(
             installation_id,
-            update="REMOVE lease_owner, lease_expires_at",
+            update="SET lease_expires_at = :ended REMOVE lease_owner",
             condition="lease_owner = :owner",
-            values={":owner": s(owner)},
+            values={":owner": s(owner), ":ended": n(0)},
         )
 
     def mark_needs_reauthorization(
@@ -270,6 +283,7 @@ class InstallationStore:
             if not start:
                 return
 
+    @overload
     def _conditional_update(
         self,
         installation_id: str,
@@ -278,11 +292,37 @@ class InstallationStore:
         condition: str,
         values: dict[str, Any],
         names: dict[str, str] | None = None,
-    ) -> bool:
+    ) -> bool: ...
+
+    @overload
+    def _conditional_update(
+        self,
+        installation_id: str,
+        *,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        return_old: Literal[True],
+    ) -> Item | None: ...
+
+    def _conditional_update(
+        self,
+        installation_id: str,
+        *,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        return_old: bool = False,
+    ) -> bool | Item | None:
+        """Whether the update was applied; with `return_old`, the updated attributes' earlier values
+        (None when not applied)."""
         attribute_names = {"#status": "status", **(names or {})}
         used = {k: v for k, v in attribute_names.items() if k in update or k in condition}
         try:
-            self._client.update_item(
+            answer = self._client.update_item(
+                **({"ReturnValues": "UPDATED_OLD"} if return_old else {}),
                 TableName=self._table,
                 Key=installation_key(installation_id),
                 UpdateExpression=update,
@@ -292,9 +332,19 @@ class InstallationStore:
             )
         except Exception as error:
             if is_conditional_check_failure(error):
-                return False
+                return None if return_old else False
             raise
+        if return_old:
+            attributes: Item = answer.get("Attributes") or {}
+            return attributes
         return True
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A refresh lease just taken (InstallationStore.acquire_refresh_lease)."""
+
+    after_unfinished: bool  # an earlier lease was left: a pair redeemed under it may be parked
 
 
 _SWEEP_NAMES = {"#shard": SWEEP_SHARD, "#hour": SWEEP_HOUR}
