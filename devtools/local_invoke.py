@@ -113,9 +113,9 @@ def _stored_summary(dynamodb: Any, table: str) -> list[str]:
     lines = []
     for item in dynamodb.scan(TableName=table)["Items"]:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
-        if pk.startswith("EVENT#"):
+        if sk in ("EVENT", "EVENT_KEY"):  # under its ID, or under its idempotency key once processed
             lines.append(
-                f"event {pk[6:]}: {item.get('event_type', {}).get('S', '?')} -> {item['outcome']['S']}"
+                f"event {item['event_id']['S']}: {item.get('event_type', {}).get('S', '?')} -> {item['outcome']['S']}"
                 + (f" ({item['reason']['S']})" if "reason" in item else "")
             )
         elif "kind" in item or sk == "STORE" or pk.startswith("ATTENTION#"):  # snapshots, store, attention

@@ -93,6 +93,7 @@ EVENTS_TABLE_ACTIONS = {
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
 }
 
 # Buy with Prime partner events the rule must forward (the envelope of the reference), and events it

@@ -7,9 +7,9 @@
 4. one access token per installation (refreshed at most once, by the token service);
 5. hydrate concurrently: one query per (installation, resource) for what each event carries (an
    order, an inventory item, a product: events/hydrators.py), the store identity once;
-6. record as each answer arrives: one BatchWriteItem per resource for its snapshot (and keys,
-   links), then one conditional put per event record; attention outcomes with one conditional
-   write each.
+6. record as each answer arrives: the snapshots that are ready share a BatchWriteItem
+   (events/snapshots.py), then one conditional put per event record; attention outcomes with one
+   conditional write each.
 
 Every message ends with a verdict; only RETRY (transient trouble) sends it back to the queue.
 """
@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from typing import Any, Protocol
 
 from events import limits
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
 from events.hydrators import STORE_IDENTITY, Hydrator, epoch_ms, hydrator_for
+from events.snapshots import SnapshotWriter, Ticket
 from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 from shared.observability import count, logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, Processed, Snapshot, Verdict
@@ -194,6 +194,7 @@ class EventPipeline:
         self._deadline: Deadline | None = None
         self._generations: dict[str, int] = {}
         self._tokens_read: dict[str, tuple[str, int]] = {}  # this batch's lookup: installation -> token
+        self._snapshots = SnapshotWriter(store)
 
     def process(self, messages: list[Message], deadline: Deadline | None = None) -> list[Result]:
         """Every message's verdict; token waits and API retries end by `deadline` (the Lambda's).
@@ -207,15 +208,18 @@ class EventPipeline:
         self._generations = {}
         self._tokens_read = {}
         work = [self._parse(message) for message in messages]
+        workers = max(1, min(self._max_workers, len(work)))
+        self._snapshots = SnapshotWriter(self._store, deadline, workers=workers)
         live = self._deduplicate_and_route(work)
-        with ThreadPoolExecutor(max_workers=max(1, min(self._max_workers, len(work)))) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             self._acquire_tokens(live, pool)
             resources = self._resources_to_fetch(live)
             fetching = {id(item) for items in resources.values() for item in items}
-            jobs: list[Callable[[], None]] = [partial(self._record_group, [w for w in work if id(w) not in fetching])]
-            jobs += [self._resource_job(key, items) for key, items in resources.items()]
-            jobs += self._store_jobs(live)
-            list(pool.map(lambda job: job(), jobs))
+            jobs = [self._resource_job(key, items) for key, items in resources.items()] + self._store_jobs(live)
+            running = [pool.submit(job) for job in jobs]
+            self._record_group([w for w in work if id(w) not in fetching])  # meanwhile, what needs no query
+            for job in running:
+                job.result()
         return [w.result or Result(w.message.message_id, Verdict.RETRY, reason=Reason.UNFINISHED.value) for w in work]
 
     # ------------------------------------------------------------------ steps
@@ -395,9 +399,12 @@ class EventPipeline:
         return deadline is None or deadline.fits(budget.graphql.attempt_seconds + budget.store_reserve_seconds)
 
     def _resource_job(self, key: tuple[str, str, str], items: list[_Work]) -> Callable[[], None]:
+        ticket = self._snapshots.ticket()  # taken when queued (SnapshotWriter.ticket)
+
         def run() -> None:
-            self._hydrate(key[0], items)
-            self._record_group(items)
+            with ticket:
+                self._hydrate(key[0], items)
+                self._record_group(items, ticket)
 
         return run
 
@@ -488,9 +495,9 @@ class EventPipeline:
             permanent = isinstance(error, BuyWithPrimeError) and not error.transient
             return Decision(Verdict.FAILED, Reason.UNEXPECTED_ANSWER) if permanent else RETRY_GRAPHQL
 
-    def _record_group(self, items: list[_Work]) -> None:
-        """Processed events (with their resource's snapshot, if any) in one BatchWriteItem; every
-        other verdict on its own conditional path."""
+    def _record_group(self, items: list[_Work], ticket: Ticket | None = None) -> None:
+        """Processed events: their resource's snapshot first (through `ticket`, with the batch's
+        other ready snapshots), then each record; every other verdict on its own conditional path."""
         processed = [item for item in items if (item.decision or PROCESSED).verdict is Verdict.PROCESSED]
         for item in items:
             if item not in processed:
@@ -503,7 +510,9 @@ class EventPipeline:
             for item in processed
         ]
         try:
-            written = self._store.record_processed(entries, snapshot)
+            if snapshot is not None:
+                (ticket or self._snapshots.ticket()).write(snapshot)
+            written = self._store.record_processed(entries)
         except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
             if _error_code(error) == "ValidationException":  # one write DynamoDB refuses: find it, alone
                 for item in processed:

@@ -16,7 +16,7 @@ from devtools.local_stack import LocalStack, SqsPoller
 from sandbox.catalog import make_order, make_store
 from sandbox.events import partner_event, resource_path
 from shared.store.event_records import EventStore
-from shared.store.keys import EVENT_PREFIX, INSTALLATION_PREFIX, STORE_SK, snapshot_prefix
+from shared.store.keys import INSTALLATION_PREFIX, STORE_SK, snapshot_prefix
 from tests.e2e.merchant import install
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +105,8 @@ def table_items(stack: LocalStack, prefix: str) -> list[dict[str, Any]]:
 
 
 def event_records(stack: LocalStack, event_id: str) -> list[dict[str, Any]]:
-    return [item for item in table_items(stack, EVENT_PREFIX) if item.get("event_id") == event_id]
+    """Under EVENT#<id>, or under EVENT_KEY#<key> once processed with an idempotency key."""
+    return [item for item in table_items(stack, "EVENT") if item.get("event_id") == event_id]
 
 
 def snapshots(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
@@ -195,7 +196,7 @@ def test_an_event_of_another_source_on_the_same_bus_never_reaches_the_queue(
 
     assert poller.stats.records - records == 1
     assert event_records(stack, ours)[0]["outcome"] == "processed"
-    assert not [i for i in table_items(stack, EVENT_PREFIX) if i.get("reason") == "foreign_source"]
+    assert not [i for i in table_items(stack, "EVENT") if i.get("reason") == "foreign_source"]
 
 
 def test_a_graphql_outage_beyond_the_retry_budget_brings_the_message_back_and_it_is_processed_once(

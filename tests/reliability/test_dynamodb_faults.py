@@ -39,6 +39,7 @@ from devtools.template import table_create_arguments
 from events import handler as events_handler
 from events.dependencies import Dependencies as EventsDependencies
 from events.pipeline import Message, Verdict
+from events.snapshots import UNPROCESSED_ATTEMPTS
 from oauth.dependencies import Dependencies as OAuthDependencies
 from sandbox.events import partner_event, resource_path
 from sandbox.server import BuyWithPrimeSandbox
@@ -437,7 +438,7 @@ def test_a_snapshot_write_throttled_through_every_attempt_records_nothing_and_is
     deps, faults = world.events()
     world.install()
     body = order_event("322-RECORD-0001")
-    faults.fail("PutItem", "ProvisionedThroughputExceededException", times=ATTEMPTS)
+    faults.fail("BatchWriteItem", "ProvisionedThroughputExceededException", times=ATTEMPTS)
     (result,) = process(deps, body)
     assert result.verdict is Verdict.RETRY and result.reason == "store: ProvisionedThroughputExceededException"
     assert world.event(event_id(body)) is None and world.snapshot("322-RECORD-0001") is None
@@ -451,12 +452,36 @@ def test_a_snapshot_write_whose_answer_is_lost_is_written_once_and_counted_proce
     deps, faults = world.events()
     world.install()
     body = order_event("322-RECORD-0003")
-    faults.fail("PutItem", "InternalServerError", applied=True)
+    faults.fail("BatchWriteItem", "InternalServerError", applied=True)
     (result,) = process(deps, body)
-    assert result.verdict is Verdict.PROCESSED and faults.attempts["PutItem"] >= 2  # + the store identity
+    assert result.verdict is Verdict.PROCESSED and faults.attempts["BatchWriteItem"] == 2
     record = world.event(event_id(body))
     assert record is not None and record["outcome"] == "processed"
     assert world.snapshot("322-RECORD-0003") is not None
+
+
+def test_snapshots_left_unprocessed_are_sent_again_and_their_events_then_count(world: World) -> None:
+    deps, faults = world.events()
+    world.install()
+    bodies = [order_event(f"322-UNWRITTEN-{i:04d}") for i in range(3)]
+    faults.unwritten(2)
+    results = process(deps, *bodies)
+    assert [r.verdict for r in results] == [Verdict.PROCESSED] * 3
+    assert faults.attempts["BatchWriteItem"] == 3  # the three snapshots together, twice left unprocessed
+    assert all(world.snapshot(f"322-UNWRITTEN-{i:04d}") is not None for i in range(3))
+
+
+def test_snapshots_dynamodb_keeps_leaving_unprocessed_send_their_events_back_unrecorded(world: World) -> None:
+    """Bounded: UNPROCESSED_ATTEMPTS calls, then the events go back to SQS with nothing recorded
+    (a record without its snapshot would make the retry a duplicate)."""
+    deps, faults = world.events()
+    world.install()
+    body = order_event("322-UNWRITTEN-0100")
+    faults.unwritten(100)
+    (result,) = process(deps, body)
+    assert result.verdict is Verdict.RETRY and result.reason == "store: UnwrittenSnapshotError"
+    assert faults.attempts["BatchWriteItem"] == UNPROCESSED_ATTEMPTS
+    assert world.event(event_id(body)) is None and world.snapshot("322-UNWRITTEN-0100") is None
 
 
 def test_an_attention_record_refused_by_its_condition_is_a_duplicate(world: World) -> None:

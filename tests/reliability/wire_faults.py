@@ -11,6 +11,7 @@ Three kinds of fault:
 - `fail(..., applied=True)`: the request IS applied (sent to moto) and the answer is then lost
   (a 500 InternalServerError instead): what a retry after a timeout meets in DynamoDB;
 - `unprocessed(times)`: BatchGetItem answers with some of its keys in UnprocessedKeys.
+- `unwritten(times)`: BatchWriteItem answers with every item in UnprocessedItems, none applied.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class WireFaults:
         self.served: Counter[str] = Counter()  # faults served, by operation
         self._faults: defaultdict[str, deque[_Fault]] = defaultdict(deque)
         self._unprocessed = 0
+        self._unwritten = 0
         client.meta.events.register_first("before-send.dynamodb", self._before_send)
 
     def fail(
@@ -87,6 +89,10 @@ class WireFaults:
         for InternalServerError, 503 for ServiceUnavailable, else 400)."""
         default = {"InternalServerError": 500, "ServiceUnavailable": 503}.get(code, 400)
         self._faults[operation].append(_Fault(code, status or default, reasons, applied, times, after))
+
+    def unwritten(self, times: int) -> None:
+        """The next `times` BatchWriteItem requests apply nothing: every item comes back unprocessed."""
+        self._unwritten += times
 
     def unprocessed(self, times: int) -> None:
         """The next `times` BatchGetItem answers keep only their first item: the rest unprocessed."""
@@ -111,6 +117,10 @@ class WireFaults:
                 self._forward(request)
                 return _response(request.url, 500, error_document("InternalServerError"))
             return _response(request.url, fault.status, error_document(fault.code, fault.reasons))
+        if operation == "BatchWriteItem" and self._unwritten > 0:
+            self._unwritten -= 1
+            self.served[operation] += 1
+            return _response(request.url, 200, {"UnprocessedItems": json.loads(request.body)["RequestItems"]})
         if operation == "BatchGetItem" and self._unprocessed > 0:
             self._unprocessed -= 1
             self.served[operation] += 1

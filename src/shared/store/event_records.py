@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.store.keys import (
     EVENT_KEY_PREFIX,
@@ -51,6 +51,9 @@ from shared.store.keys import (
     snapshot_prefix,
     store_identity_key,
 )
+
+if TYPE_CHECKING:
+    from shared.budget import Deadline
 
 BATCH_GET_LIMIT = 100
 
@@ -320,13 +323,29 @@ class EventStore:
             raise
         return True
 
-    def record_processed(self, processed: Sequence[Processed], snapshot: Snapshot | None = None) -> list[bool]:
-        """Record processed events hydrated with `snapshot`: first the snapshot (an immutable
-        version: an unconditional put, never billed double), so no event counts before its data is
-        stored; then each event with `record` (its conditional write decides processed or
+    def put_snapshots(self, snapshots: list[Snapshot], *, attempts: int, deadline: Deadline | None) -> list[int]:
+        """Store immutable snapshot versions in one BatchWriteItem (at most 25; no condition needed,
+        never billed double); the items DynamoDB leaves unprocessed are sent again, `attempts` calls
+        in all and only while `deadline` leaves time. Returns the indexes still unwritten."""
+        items = [_snapshot_item(snapshot) for snapshot in snapshots]
+        where: dict[tuple[str, str], list[int]] = {}
+        for index, item in enumerate(items):
+            where.setdefault((item["pk"]["S"], item["sk"]["S"]), []).append(index)  # a key once per request
+        requests = [{"PutRequest": {"Item": items[indexes[0]]}} for indexes in where.values()]
+        for attempt in range(attempts):
+            answer = self._client.batch_write_item(RequestItems={self._table: requests})
+            requests = (answer.get("UnprocessedItems") or {}).get(self._table) or []
+            pause = min(1.0, 0.05 * 2**attempt)
+            if not requests or attempt + 1 == attempts or (deadline is not None and not deadline.fits(pause + 1.0)):
+                break
+            time.sleep(pause)
+        left = [(r["PutRequest"]["Item"]["pk"]["S"], r["PutRequest"]["Item"]["sk"]["S"]) for r in requests]
+        return sorted(index for k in left for index in where[k])
+
+    def record_processed(self, processed: Sequence[Processed]) -> list[bool]:
+        """Record processed events whose snapshot is stored already (put_snapshots: no event counts
+        before its data is stored), each with `record` (its conditional write decides processed or
         duplicate, under its idempotency key when it has one). False: a duplicate."""
-        if snapshot is not None:
-            self._client.put_item(TableName=self._table, Item=_snapshot_item(snapshot))
         return [
             self.record(entry.record, learned_link=entry.learned_link, previous_attention=entry.previous_attention)
             for entry in processed
