@@ -772,7 +772,7 @@ def rows(result: DayResult) -> tuple[list[Row], list[str]]:
         Row("  token refreshes per event / per hydrated event", f"{e['refreshes']:.4f} / {h['refreshes']:.4f}"),
         Row("  SQS requests per event", f"{e['sqs']:.2f}"),
         Row("  CloudWatch Logs bytes per event", f"{e['log_bytes']:.0f}"),
-        Row("  $ per million events", f"${f.total:.2f}", "README: $6"),
+        Row("  $ per million events", f"${f.total:.2f}", "README: $4.43"),
     ]
     out += [Row(f"    {name}", f"${cost:.2f}") for name, cost in f.costs.items()]
     for label, half in zip(("first", "second"), result.halves, strict=True):

@@ -129,10 +129,17 @@ def test_a_short_window_loses_nothing_and_counts_what_the_sandbox_saw(small_day:
 
 
 @pytest.mark.slow
+def test_a_hydrated_event_meets_the_write_unit_target_with_cold_caches(small_day: day.DayResult) -> None:
+    assert day.figures(small_day).per_hydrated["wru"] <= day.TARGET_WRU
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(
-    strict=True, reason="2.5 requests and ~6 WRU per hydrated event: the cost targets are not met yet (issue 9)"
+    strict=True,
+    reason=(
+        "~1.9 DynamoDB requests per hydrated event against 1.5: one conditional put per record, 2 UpdateItems"
+        " + 1 GetItem per token refresh (0.16 per event) and ~2 BatchGetItems per batch (README, Performance)"
+    ),
 )
-def test_a_hydrated_event_meets_the_cost_targets_with_cold_caches(small_day: day.DayResult) -> None:
-    figures = day.figures(small_day)
-    assert figures.per_hydrated["dynamodb"] <= day.TARGET_REQUESTS
-    assert figures.per_hydrated["wru"] <= day.TARGET_WRU
+def test_a_hydrated_event_meets_the_request_target_with_cold_caches(small_day: day.DayResult) -> None:
+    assert day.figures(small_day).per_hydrated["dynamodb"] <= day.TARGET_REQUESTS
