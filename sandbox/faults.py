@@ -45,6 +45,7 @@ class Faults:
         self._lock = threading.Lock()
         self._queued: dict[str, deque[Fault]] = {name: deque() for name in FAULT_ENDPOINTS}
         self._throttles = 0
+        self._throttled_installations: set[str] = set()
         self._latency: dict[str, float] = {name: 0.0 for name in ENDPOINTS}
         self._holds: deque[float] = deque()
 
@@ -96,8 +97,14 @@ class Faults:
         with self._lock:
             return self._holds.popleft() if self._holds else 0.0
 
-    def take_throttle(self) -> bool:
+    def throttle_installation(self, installation_id: str, throttled: bool = True) -> None:
         with self._lock:
+            (self._throttled_installations.add if throttled else self._throttled_installations.discard)(installation_id)
+
+    def take_throttle(self, installation_id: str = "") -> bool:
+        with self._lock:
+            if installation_id in self._throttled_installations:
+                return True
             if self._throttles <= 0:
                 return False
             self._throttles -= 1
@@ -118,5 +125,6 @@ class Faults:
             for queue in self._queued.values():
                 queue.clear()
             self._throttles = 0
+            self._throttled_installations.clear()
             self._latency = {name: 0.0 for name in ENDPOINTS}
             self._holds.clear()

@@ -267,7 +267,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault is not None:
             self._send(fault.status, fault.body, fault.content_type, fault.headers)
             return
-        if sandbox.faults.take_throttle():
+        if sandbox.faults.take_throttle(self.headers.get("X-Omni-InstallationId", "")):
             self._json(
                 200,
                 error_document(

@@ -234,6 +234,11 @@ class BuyWithPrimeSandbox:
         """Answer the next ``times`` GraphQL requests with HTTP 200 + a ThrottlingError."""
         self.faults.throttle_next(times)
 
+    def throttle_installation(self, installation_id: str, throttled: bool = True) -> None:
+        """Answer every GraphQL request of one installation with a ThrottlingError (a per-tenant rate
+        limit: a merchant's flash sale) until called again with `throttled=False`."""
+        self.faults.throttle_installation(installation_id, throttled)
+
     def latency(self, endpoint: str, seconds: float) -> None:
         """Delay every request to ``endpoint`` ("authorize", "token", "graphql"); 0 turns off."""
         self.faults.set_latency(endpoint, seconds)

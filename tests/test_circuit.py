@@ -15,6 +15,7 @@ from shared.buy_with_prime import (
     BuyWithPrimeClient,
     GraphQLError,
     OutOfTimeError,
+    ThrottledError,
     TokenEndpointError,
     TransientBuyWithPrimeError,
 )
@@ -396,7 +397,7 @@ def test_a_failed_probe_through_the_client_reopens(
     token = _access_token(sandbox)
     _outage(sandbox, client, token)
     clock.advance(COOL_DOWN_SECONDS)
-    sandbox.throttle_next(times=2)  # the probe is throttled on both its attempts
+    sandbox.fail_next("graphql", 503, times=2)  # the probe fails on both its attempts
     with pytest.raises(TransientBuyWithPrimeError) as failed:
         client.graphql(token, INSTALLATION, QUERY)
     assert not isinstance(failed.value, CircuitOpenError)
@@ -449,3 +450,38 @@ def test_each_client_gets_its_own_breaker_by_default(sandbox: BuyWithPrimeSandbo
     assert isinstance(first.graphql_circuit, CircuitBreaker)
     assert first.graphql_circuit is not second.graphql_circuit
     assert _state(first.graphql_circuit) is CircuitState.CLOSED
+
+
+def test_throttling_stops_only_the_throttled_installation(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    """Fairness: one merchant's flash sale, throttled by the API, opens that installation's own
+    breaker; the upstream's breaker (shared by every installation) stays closed."""
+    hot, quiet = "amzn1.bwp.installation.hot", INSTALLATION
+    hot_token, quiet_token = str(sandbox.issue_tokens(hot)["access_token"]), _access_token(sandbox)
+    sandbox.throttle_installation(hot)
+    for _ in range(FAILURE_THRESHOLD):
+        with pytest.raises(ThrottledError):
+            client.graphql(hot_token, hot, QUERY)
+    assert _state(client.tenant_circuit(hot)) is CircuitState.OPEN
+    assert _state(breaker) is CircuitState.CLOSED and breaker.consecutive_failures == 0
+    before = sandbox.calls["graphql"]
+    with pytest.raises(CircuitOpenError):
+        client.graphql(hot_token, hot, QUERY)  # no request for the throttled installation
+    assert "siteId" in client.graphql(quiet_token, quiet, QUERY)["buyWithPrimeStore"]
+    assert sandbox.calls["graphql"] == before + 1
+    sandbox.throttle_installation(hot, throttled=False)
+    clock.advance(COOL_DOWN_SECONDS)
+    client.graphql(hot_token, hot, QUERY)  # its probe: the sale is over
+    assert _state(client.tenant_circuit(hot)) is CircuitState.CLOSED
+
+
+def test_an_outage_still_stops_every_installation(
+    sandbox: BuyWithPrimeSandbox, client: BuyWithPrimeClient, breaker: CircuitBreaker
+) -> None:
+    token = _access_token(sandbox)
+    _outage(sandbox, client, token)
+    other = "amzn1.bwp.installation.other"
+    with pytest.raises(CircuitOpenError):
+        client.graphql(str(sandbox.issue_tokens(other)["access_token"]), other, QUERY)
+    assert _state(client.tenant_circuit(INSTALLATION)) is CircuitState.CLOSED  # 5xx are not the tenant's

@@ -13,15 +13,20 @@ GraphQL answer is honoured: the client waits at least that long before its next 
 retrying at once (transient error, no sleep) when that wait and one more attempt do not fit in the
 deadline. Every throttled GraphQL attempt counts `GraphQLThrottled`.
 
-GraphQL calls go through a circuit breaker (`shared.circuit`): after consecutive calls that ended
-transient it refuses calls at once with `CircuitOpenError` (transient), without a request, until a
-probe succeeds. The token endpoint has none: a refresh is never skipped by a breaker.
+GraphQL calls go through circuit breakers (`shared.circuit`): after consecutive calls that ended
+transient they refuse calls at once with `CircuitOpenError` (transient), without a request, until a
+probe succeeds. Fairness: a call throttled through all its attempts (`ThrottledError`) counts only
+on its installation's own breaker, so one merchant's flash sale, throttled by the API, stops that
+merchant's calls and no one else's; 5xx, timeouts and network failures count on the upstream's
+breaker, shared by every installation. The token endpoint has none: a refresh is never skipped.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,6 +47,7 @@ _ACCESS_DENIED = {"classification": {"type": "AccessDeniedError"}}
 # With a deadline, the deadline bounds it instead. The token endpoint never waits longer than its
 # `backoff_cap`: `HttpBudget.worst_case_seconds`, hence the refresh lease, is computed from it.
 MAX_RETRY_AFTER_SECONDS = 30.0
+TENANT_BREAKERS = 4096  # installations whose throttling breaker a container remembers (~1 KB each)
 
 
 class BuyWithPrimeError(RuntimeError):
@@ -64,6 +70,10 @@ class OutOfTimeError(TransientBuyWithPrimeError):
     def __init__(self, message: str, *, attempts_made: int = 0) -> None:
         super().__init__(message)
         self.attempts_made = attempts_made
+
+
+class ThrottledError(TransientBuyWithPrimeError):
+    """The API throttled this installation's GraphQL call through every attempt."""
 
 
 class TokenEndpointError(BuyWithPrimeError):
@@ -122,6 +132,9 @@ class BuyWithPrimeClient:
         self._wall_clock = wall_clock  # only to read a Retry-After given as an HTTP-date
         # one breaker per client (so per container, across invocations), shared by its threads
         self._graphql_circuit = graphql_circuit or CircuitBreaker("graphql")
+        # and one per installation for throttling, the most recently used TENANT_BREAKERS kept
+        self._tenant_circuits: OrderedDict[str, CircuitBreaker] = OrderedDict()
+        self._tenant_lock = threading.Lock()
 
     @property
     def graphql_circuit(self) -> CircuitBreaker:
@@ -161,8 +174,39 @@ class BuyWithPrimeClient:
     ) -> dict[str, Any]:
         """Run a query as an installation; return `data` or raise GraphQLError/Transient... (CircuitOpenError,
         a TransientBuyWithPrimeError, without any request while the GraphQL circuit is open)."""
-        circuit = self._graphql_circuit
-        return circuit.call(lambda: self._graphql(access_token, installation_id, query, variables, deadline))
+        from shared.circuit import Outcome, classify
+
+        tenant, upstream = self.tenant_circuit(installation_id), self._graphql_circuit
+        tenant_permit = tenant.admit()
+        try:
+            permit = upstream.admit()
+        except BaseException:
+            tenant.settle(tenant_permit, Outcome.NEUTRAL)
+            raise
+        try:
+            data = self._graphql(access_token, installation_id, query, variables, deadline)
+        except BaseException as error:
+            outcome, throttled = classify(error), isinstance(error, ThrottledError)
+            upstream.settle(permit, Outcome.NEUTRAL if throttled else outcome)
+            tenant.settle(tenant_permit, outcome if throttled or outcome is Outcome.SUCCESS else Outcome.NEUTRAL)
+            raise
+        upstream.settle(permit, Outcome.SUCCESS)
+        tenant.settle(tenant_permit, Outcome.SUCCESS)
+        return data
+
+    def tenant_circuit(self, installation_id: str) -> CircuitBreaker:
+        """The installation's own breaker (throttling only); created on first use, LRU-bounded."""
+        from shared.circuit import CircuitBreaker
+
+        with self._tenant_lock:
+            circuit = self._tenant_circuits.get(installation_id)
+            if circuit is None:
+                circuit = CircuitBreaker("graphql (one installation)", clock=self._graphql_circuit.clock)
+                self._tenant_circuits[installation_id] = circuit
+                while len(self._tenant_circuits) > TENANT_BREAKERS:
+                    self._tenant_circuits.popitem(last=False)
+            self._tenant_circuits.move_to_end(installation_id)
+            return circuit
 
     def _graphql(
         self,
@@ -199,7 +243,8 @@ class BuyWithPrimeClient:
                     retry_after = response.headers.get("Retry-After")
                     if attempt < attempts and self._backoff("graphql", attempt, deadline, retry_after):
                         continue
-                    raise TransientBuyWithPrimeError(str(error)) from error
+                    kind = ThrottledError if "ThrottlingError" in error.types else TransientBuyWithPrimeError
+                    raise kind(str(error)) from error
                 raise error
             data = payload.get("data")
             if not isinstance(data, dict):
@@ -249,7 +294,9 @@ class BuyWithPrimeClient:
             if what == "graphql" and response.status_code == 429:
                 count("GraphQLThrottled")
             if last or not self._backoff(what, attempt, deadline, response.headers.get("Retry-After")):
-                raise TransientBuyWithPrimeError(f"{what} answered HTTP {response.status_code} after retries")
+                throttled = what == "graphql" and response.status_code == 429
+                kind = ThrottledError if throttled else TransientBuyWithPrimeError
+                raise kind(f"{what} answered HTTP {response.status_code} after retries")
             return None
         return response
 

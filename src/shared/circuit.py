@@ -93,7 +93,7 @@ class CircuitBreaker:
         self.name = name
         self._threshold = failure_threshold
         self.cool_down_seconds = cool_down_seconds
-        self._clock = clock
+        self._clock = self.clock = clock
         self._lock = threading.Lock()
         self._state = CircuitState.CLOSED
         self._failures = 0
