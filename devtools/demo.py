@@ -388,16 +388,15 @@ class Demo:
         page = self.merchant.get(self.stack.signed_settings_url(STORE_A))
         terms = page_terms(page.text)
         check.expect(page.status_code == 200, f"Settings answered {page.status_code}")
-        check.expect(terms.get("Access token") == "Healthy", f"token health {terms.get('Access token')!r}")
-        check.expect(terms.get("Status") == "Installed", f"status {terms.get('Status')!r}")
+        check.expect(terms.get("Status") == "Connected", f"status {terms.get('Status')!r}")
         item = self.stack.installation(STORE_A) or {}
         minutes = (int(item.get("access_token_expires_at", 0)) - time.time()) / 60
         self.sections.installation += [
             f"  status       {item.get('status')}, installed at {when(item.get('installed_at'))}",
-            f"  token health {terms.get('Access token')} (signed Settings page): access token valid"
+            f"  status {terms.get('Status')} (signed Settings page): access token valid"
             f" {minutes:.0f} more min, refresh token stored",
         ]
-        return f'signed Settings URL: "{page_title(page.text)}", token {terms.get("Access token")}'
+        return f'signed Settings URL: "{page_title(page.text)}", status {terms.get("Status")}'
 
     def step_link(self, check: Check) -> str:
         from bwpctl.__main__ import main as bwpctl
@@ -608,8 +607,8 @@ class Demo:
         kept = [a.event_id for a in self.store.attention("needs_reauthorization")]
         check.expect(kept == [sent.event_id], f"attention list {kept}")
         terms = page_terms(self.merchant.get(self.stack.signed_settings_url(STORE_B)).text)
-        health = terms.get("Access token", "")
-        check.expect(health.startswith("Needs re-authorisation"), f"Settings says {health!r}")
+        health = terms.get("Status", "")
+        check.expect(health == "Needs your permission again", f"Settings says {health!r}")
         return f'store demo-0002, refresh token revoked: event kept; Settings: "{health.split(":")[0]}"'
 
     def step_snapshots(self, check: Check) -> str:
@@ -706,7 +705,7 @@ class Demo:
             abs(kept_until - before - 90 * 86_400) < 120, f"tombstone expires {when(kept_until)}, not in 90 days"
         )
         terms = page_terms(self.merchant.get(self.stack.signed_settings_url(STORE_A)).text)
-        check.expect(terms.get("Status") == "Uninstalled", f"Settings says {terms.get('Status')!r}")
+        check.expect(terms.get("Status") == "Not installed", f"Settings says {terms.get('Status')!r}")
         self.sections.installation.append(
             f"  uninstall    signed POST: tokens removed, tombstone kept until {when(kept_until)[:10]} (90 days)"
         )

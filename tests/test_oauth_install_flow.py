@@ -90,7 +90,7 @@ def test_settings_shows_the_installation_and_a_healthy_token(app: AppDriver) -> 
     assert response.status == 200
     assert INSTALLATION in response.body
     assert "Installed" in response.body
-    assert "Healthy" in response.body
+    assert "Connected" in response.body
     item = app.installation_item(INSTALLATION)
     assert item is not None
     assert item["access_token"]["S"] not in response.body
@@ -116,7 +116,7 @@ def test_settings_shows_reauthorisation_when_the_refresh_token_is_revoked(app: A
     response = app.settings(INSTALLATION)
     # then
     assert response.status == 200
-    assert "Needs re-authorisation" in response.body
+    assert "Needs your permission again" in response.body
     assert "/launch" in response.body
     item = app.installation_item(INSTALLATION)
     assert item is not None and item["status"]["S"] == "needs_reauthorization"
@@ -126,14 +126,14 @@ def test_settings_shows_a_revoked_token_at_once_not_when_the_cache_expires(app: 
     """Issue 8: the container caches a valid token; Buy with Prime revokes the installation's tokens.
     The next Settings view asks the API, refreshes once, and tells the truth."""
     app.install(INSTALLATION)
-    assert "Healthy" in app.settings(INSTALLATION).body  # now cached in this container
+    assert "Connected" in app.settings(INSTALLATION).body  # now cached in this container
     app.sandbox.revoke_access_tokens(INSTALLATION)
-    assert "Healthy" in app.settings(INSTALLATION).body  # only the access token: replaced once
+    assert "Connected" in app.settings(INSTALLATION).body  # only the access token: replaced once
     assert app.sandbox.calls["token:refresh_token"] == 1
     app.sandbox.revoke_access_tokens(INSTALLATION)
     app.sandbox.revoke_refresh_tokens(INSTALLATION)
     response = app.settings(INSTALLATION)
-    assert "Needs re-authorisation" in response.body and "/launch" in response.body
+    assert "Needs your permission again" in response.body and "/launch" in response.body
     item = app.installation_item(INSTALLATION)
     assert item is not None and item["status"]["S"] == "needs_reauthorization"
 
@@ -172,7 +172,7 @@ def test_uninstall_then_reinstall(app: AppDriver) -> None:
     assert item is not None
     assert item["status"]["S"] == "active"
     assert "uninstalled_at" not in item and "expires_at" not in item
-    assert "Healthy" in app.settings(INSTALLATION).body
+    assert "Connected" in app.settings(INSTALLATION).body
 
 
 def test_a_late_uninstall_never_touches_a_newer_reinstallation(app: AppDriver) -> None:

@@ -139,16 +139,53 @@ def test_a_token_for_another_route_is_refused(installed: AppDriver) -> None:
     _refused(installed, installed.call("POST", f"{API_ORIGIN}/uninstall?verification-token={token}"), 403, before)
 
 
-def test_a_replayed_state_is_refused(app: AppDriver) -> None:
+def test_a_replayed_state_exchanges_nothing_and_a_reload_shows_the_installation(app: AppDriver) -> None:
+    """A reloaded install page (the merchant pressed F5) is the same signed URL with a spent state:
+    no second code exchange, no write, and the page says what is installed."""
     launched = app.launch()
     install_url = app.approve(launched, INSTALLATION)
     assert app.call("GET", install_url, cookies=[launched.cookie]).status == 200
     before = app.items()
     calls = app.sandbox.calls["token:authorization_code"]
     replay = app.call("GET", install_url, cookies=[launched.cookie])
+    assert replay.status == 200 and "App installed" in replay.body and INSTALLATION in replay.body
+    assert app.items() == before
+    assert app.sandbox.calls["token:authorization_code"] == calls
+
+
+def test_a_replayed_state_of_an_installation_no_longer_active_is_refused(app: AppDriver) -> None:
+    launched = app.launch()
+    install_url = app.approve(launched, INSTALLATION)
+    assert app.call("GET", install_url, cookies=[launched.cookie]).status == 200
+    assert app.uninstall(INSTALLATION).status == 200
+    before = app.items()
+    replay = app.call("GET", install_url, cookies=[launched.cookie])
     _refused(app, replay, 400, before)
     assert "already used" in replay.body
-    assert app.sandbox.calls["token:authorization_code"] == calls
+
+
+def test_deny_on_the_consent_page_says_you_declined_and_offers_a_new_start(app: AppDriver) -> None:
+    """Buy with Prime redirects with error=access_denied and no code (and possibly no verification
+    token): a plain page, never "not verified", and nothing stored."""
+    app.launch()
+    before = app.items()
+    for query in ("error=access_denied&state=s1", "error=access_denied&error_description=%3Cscript%3E&state=s1"):
+        response = app.call("GET", f"/install?{query}")
+        assert response.status == 200 and "You declined" in response.body and "Not verified" not in response.body
+        assert "/launch" in response.body and "<script>" not in response.body
+        assert app.items() == before
+    other = app.call("GET", "/install?error=%3Cb%3Eweird%3C%2Fb%3E")
+    assert other.status == 400 and "weird" not in other.body and "Start again" in other.body
+
+
+def test_every_page_names_the_app_and_refuses_framing(app: AppDriver) -> None:
+    app.deps.settings = app.deps.settings.model_copy(update={"app_name": "Acme Shipping"})
+    pages = [app.install(INSTALLATION), app.settings(INSTALLATION), app.call("GET", "/install?error=access_denied")]
+    pages.append(app.call("GET", "/settings"))  # refused: not signed
+    for page in pages:
+        assert "Acme Shipping" in page.body, page.body
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
 
 
 def test_an_unknown_state_is_refused(app: AppDriver) -> None:

@@ -47,8 +47,8 @@ def test_signed_samples_verify_with_the_key_in_env_json(name: str) -> None:
     "name,status,needle",
     [
         ("launch", 302, ""),
-        ("install", 400, "unknown or was already used"),  # verified, but its state was never launched here
-        ("settings", 200, "Healthy"),
+        ("install", 200, "App installed"),  # verified, its state spent or never launched here: what is installed
+        ("settings", 200, "Connected"),
         ("uninstall", 200, "uninstalled"),
         ("health", 200, "ok"),
     ],

@@ -69,6 +69,7 @@ OAUTH_ENVIRONMENT = {
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
     "BWP_API_VERSION": {"Ref": "BwpApiVersion"},
     "POST_INSTALL_REDIRECT_URL": {"Ref": "PostInstallRedirectUrl"},
+    "APP_NAME": {"Ref": "AppName"},
     "OAUTH_STATE_TTL_SECONDS": {"Ref": "OAuthStateTtlSeconds"},
     "MAX_VERIFICATION_TOKEN_AGE_SECONDS": {"Ref": "MaxVerificationTokenAgeSeconds"},
     "REQUIRE_VERIFICATION_TOKEN_TIMES": {"Ref": "RequireVerificationTokenTimes"},

@@ -127,7 +127,7 @@ def test_a_replayed_uninstall_never_removes_the_re_installation(app: AppDriver, 
     assert replay.json() == {"status": "newer_installation_kept"}
     item = app.installation_item(INSTALLATION)
     assert item is not None and item["status"]["S"] == "active" and "refresh_token" in item
-    assert "Healthy" in app.settings(INSTALLATION).body
+    assert "Connected" in app.settings(INSTALLATION).body
 
 
 def test_the_single_use_record_holds_a_digest_and_expires(app: AppDriver) -> None:

@@ -66,17 +66,17 @@ def handle(event: dict[str, Any], deps: Dependencies, context: Any = None) -> di
         answer: dict[str, Any] = getattr(routes, route)(request, deps, deadline)
         return answer
     except Refusal as refusal:
-        return _refused(path, refusal, allow=method)
+        return _refused(path, refusal, deps, allow=method)
     except BadRequestError as error:
-        return _refused(path, Refusal(400, "bad_request", str(error)))
+        return _refused(path, Refusal(400, "bad_request", str(error)), deps)
     except Exception as error:  # noqa: BLE001 - every failure becomes a clear, non-leaking answer
         return _failed(path, error, deps)
 
 
-def _refused(path: str, refusal: Refusal, allow: str = "") -> dict[str, Any]:
+def _refused(path: str, refusal: Refusal, deps: Dependencies, allow: str = "") -> dict[str, Any]:
     logger.warning("request refused", extra={"reason": refusal.reason, "status": refusal.status})
     count_with_reason("Refusals", refusal.reason)
-    answer = _page(path, refusal.status, refusal.reason, refusal.message)
+    answer = _page(path, refusal.status, refusal.reason, refusal.message, deps)
     if refusal.status == 405 and allow:
         answer["headers"]["Allow"] = allow
     return answer
@@ -106,13 +106,23 @@ def _failed(path: str, error: Exception, deps: Dependencies) -> dict[str, Any]:
         logger.exception("unexpected error")
         status, reason, message = 500, "internal", "Something went wrong on our side. Please try again later."
     count_with_reason("Failures", reason)
-    return _page(path, status, reason, message)
+    return _page(path, status, reason, message, deps)
 
 
-def _page(path: str, status: int, reason: str, message: str) -> dict[str, Any]:
+def _page(path: str, status: int, reason: str, message: str, deps: Dependencies) -> dict[str, Any]:
     if path not in BROWSER_ROUTES:
         return json_response(status, {"error": reason, "message": message})
     from oauth import pages
 
     retry = path == "/install" and status in {400, 403, 502}
-    return pages.refusal(status, message, "/launch" if retry else None)
+    return pages.refusal(_app_name(deps), status, message, "/launch" if retry else None)
+
+
+def _app_name(deps: Dependencies) -> str:
+    """The app's name for a page, also when the configuration itself is what failed."""
+    from shared.settings import DEFAULT_APP_NAME
+
+    try:
+        return deps.settings.app_name
+    except Exception:  # noqa: BLE001 - a configuration error page still needs a name
+        return DEFAULT_APP_NAME

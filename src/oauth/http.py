@@ -11,12 +11,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 # The code, state and verification token travel in URLs: never let them leak through Referer,
-# caches or framing, and never let a page run script.
+# caches or framing, and never let a page run script. No page may be framed (clickjacking): Buy with
+# Prime opens these URLs in the merchant's window, not in a frame.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
     "Strict-Transport-Security": "max-age=31536000",
 }
 
@@ -72,17 +76,25 @@ def _cookies(cookie_list: list[str] | None, header: str | None) -> dict[str, str
 
 
 def html_response(
-    status: int, title: str, message: str, *, extra_html: str = "", cookies: list[str] | None = None
+    status: int,
+    title: str,
+    message: str,
+    *,
+    app_name: str,
+    extra_html: str = "",
+    cookies: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A small self-contained page; `title` and `message` are escaped here, `extra_html` must be safe."""
+    """A small self-contained page named for the app; `title`, `message` and `app_name` are escaped
+    here, `extra_html` must be safe."""
     body = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>"
+        f"<title>{escape(title)} - {escape(app_name)}</title><style>"
         "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#0f1111}"
         "h1{font-size:1.5rem}dl{display:grid;grid-template-columns:max-content auto;gap:.4rem 1rem}"
-        "dt{font-weight:600}.ok{color:#067d62}.warn{color:#b12704}a{color:#007185}"
-        f"</style></head><body><h1>{escape(title)}</h1><p>{escape(message)}</p>{extra_html}</body></html>"
+        "dt{font-weight:600}.ok{color:#067d62}.warn{color:#b12704}a{color:#007185}.app{color:#565959;margin:0}"
+        f'</style></head><body><p class="app">{escape(app_name)}</p><h1>{escape(title)}</h1>'
+        f"<p>{escape(message)}</p>{extra_html}</body></html>"
     )
     return response(status, body, content_type="text/html; charset=utf-8", cookies=cookies)
 

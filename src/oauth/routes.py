@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from oauth import flow, pages
 from oauth.dependencies import Dependencies
 from oauth.http import HttpRequest, json_response, redirect
+from oauth.pages import AUTHORIZE_ERRORS
 from oauth.refusal import Refusal
-from shared.observability import count, logger
+from shared.observability import count, count_with_reason, logger
 
 if TYPE_CHECKING:
     from oauth.verification import VerifiedRequest
@@ -29,9 +30,12 @@ def _verified(request: HttpRequest, deps: Dependencies) -> VerifiedRequest:
         verified = deps.verifier.verify(request, base_url(request, deps))
     except VerificationError as error:
         status = 401 if error.reason == "missing_token" else 403
-        raise Refusal(
-            status, error.reason, "This request could not be verified as coming from Buy with Prime."
-        ) from None
+        message = (
+            "This link has expired. Open the app again from your Buy with Prime account."
+            if error.reason in ("expired_token", "token_too_old")
+            else "This request could not be verified as coming from Buy with Prime."
+        )
+        raise Refusal(status, error.reason, message) from None
     logger.append_keys(installation_id=verified.installation_id)
     if verified.without_times:  # accepted (RequireVerificationTokenTimes is false): counted
         count("VerificationTokenWithoutTimes")
@@ -57,18 +61,33 @@ def launch(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict
     return redirect(started.authorize_url, cookies=[started.binding_cookie])
 
 
+CLEAR_BINDING_COOKIE = f"{flow.BINDING_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
+
+
 def install(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
+    app_name = deps.settings.app_name
+    if error := request.query.get("error"):  # the merchant declined, or Buy with Prime could not go on
+        count_with_reason("InstallsNotAuthorised", error if error in AUTHORIZE_ERRORS else "other")
+        logger.info("authorisation not given", extra={"error": error if error in AUTHORIZE_ERRORS else "other"})
+        launch_url = f"{base_url(request, deps)}/launch"
+        return pages.authorize_error(app_name, error, launch_url, cookies=[CLEAR_BINDING_COOKIE])
     installation_id = _verified_installation(request, deps)
     code = request.query.get("code")
     if not code:
         raise Refusal(400, "missing_code", "The request has no authorization code. Start again from Launch.")
     now = int(time.time())
-    pending = flow.claim_pending_authorization(
-        states=deps.states,
-        state=request.query.get("state"),
-        binding_nonce=request.cookies.get(flow.BINDING_COOKIE),
-        now=now,
-    )
+    try:
+        pending = flow.claim_pending_authorization(
+            states=deps.states,
+            state=request.query.get("state"),
+            binding_nonce=request.cookies.get(flow.BINDING_COOKIE),
+            now=now,
+        )
+    except Refusal as refusal:
+        if refusal.reason != "unknown_state" or not _installed(installation_id, deps):
+            raise
+        # the merchant reloaded the page (the link is spent): show what it installed, change nothing
+        return pages.installed(app_name, installation_id, cookies=[CLEAR_BINDING_COOKIE])
     flow.install(
         installations=deps.installations,
         client=deps.buy_with_prime,
@@ -83,17 +102,23 @@ def install(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dic
     deps.tokens.forget(installation_id)
     count("Installs")
     logger.info("installation stored")
-    clear_cookie = f"{flow.BINDING_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
     if deps.settings.post_install_redirect_url:
-        return redirect(deps.settings.post_install_redirect_url, cookies=[clear_cookie])
-    return pages.installed(installation_id, cookies=[clear_cookie])
+        return redirect(deps.settings.post_install_redirect_url, cookies=[CLEAR_BINDING_COOKIE])
+    return pages.installed(app_name, installation_id, cookies=[CLEAR_BINDING_COOKIE])
+
+
+def _installed(installation_id: str, deps: Dependencies) -> bool:
+    from shared.models import InstallationStatus
+
+    installation = deps.installations.get(installation_id)
+    return installation is not None and installation.status is InstallationStatus.ACTIVE
 
 
 def settings(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> dict[str, Any]:
     installation_id = _verified_installation(request, deps)
     installation = flow.find_installation(installations=deps.installations, installation_id=installation_id)
     health = _access_health(installation, deps, deadline)
-    return pages.settings(installation, health, f"{base_url(request, deps)}/launch")
+    return pages.settings(deps.settings.app_name, installation, health, f"{base_url(request, deps)}/launch")
 
 
 def _access_health(installation: Installation, deps: Dependencies, deadline: Deadline) -> str:

@@ -21,6 +21,7 @@ ENVIRONMENT_VARIABLES = {
     "public_base_url": "PUBLIC_BASE_URL",
     "bwp_api_version": "BWP_API_VERSION",
     "post_install_redirect_url": "POST_INSTALL_REDIRECT_URL",
+    "app_name": "APP_NAME",
     "oauth_state_ttl_seconds": "OAUTH_STATE_TTL_SECONDS",
     "event_record_retention_days": "EVENT_RECORD_RETENTION_DAYS",
     "hydration_max_workers": "HYDRATION_MAX_WORKERS",
@@ -30,6 +31,7 @@ ENVIRONMENT_VARIABLES = {
     "events_queue_url": "EVENTS_QUEUE_URL",
 }
 
+DEFAULT_APP_NAME = "Buy with Prime app"
 DEFAULT_AUTHORIZE_URL = "https://console.buywithprime.amazon.com/marketplace/authorize"
 DEFAULT_TOKEN_URL = "https://api.buywithprime.amazon.com/token"  # noqa: S105 - a URL, not a secret
 DEFAULT_GRAPHQL_URL = "https://api.buywithprime.amazon.com/graphql"
@@ -80,6 +82,7 @@ class Settings(BaseModel):
     public_base_url: str | None = None
     bwp_api_version: str | None = Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     post_install_redirect_url: str | None = None
+    app_name: str = Field(default=DEFAULT_APP_NAME, min_length=1, max_length=60)
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     event_record_retention_days: int = Field(default=90, ge=1, le=3650)
     hydration_max_workers: int = Field(default=10, ge=1, le=32)

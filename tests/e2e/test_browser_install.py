@@ -99,6 +99,8 @@ def test_a_merchant_installs_opens_settings_and_buy_with_prime_uninstalls(
     page.screenshot(path=str(install_shot), full_page=True)
     assert install_shot.stat().st_size > 1000
     assert COOKIE not in app_cookies(browser, stack)  # the install cleared it
+    page.reload()  # the merchant reloads: the link is spent, the page still says what is installed
+    assert page.locator("h1").inner_text() == "App installed"
 
     item = stack.installation(INSTALLATION)
     assert item is not None
@@ -110,9 +112,9 @@ def test_a_merchant_installs_opens_settings_and_buy_with_prime_uninstalls(
 
     # Settings, as Buy with Prime opens it (signed URL)
     page.goto(stack.signed_settings_url(INSTALLATION))
-    assert page.locator("h1").inner_text() == "Buy with Prime app settings"
+    assert page.locator("h1").inner_text() == "Settings"
     body = page.inner_text("body")
-    assert "Healthy" in body and INSTALLATION in body
+    assert "Connected" in body and INSTALLATION in body
     settings_shot = screenshot_path("settings-page.png", tmp_path)
     page.screenshot(path=str(settings_shot), full_page=True)
     assert settings_shot.stat().st_size > 1000
@@ -126,7 +128,7 @@ def test_a_merchant_installs_opens_settings_and_buy_with_prime_uninstalls(
     assert "access_token" not in after and "refresh_token" not in after
 
     page.goto(stack.signed_settings_url(INSTALLATION))
-    assert "Uninstalled" in page.inner_text("body")
+    assert "Not installed" in page.inner_text("body")
 
 
 def test_an_unsigned_settings_page_is_refused_in_the_browser(stack: LocalStack, browser: BrowserContext) -> None:
@@ -134,3 +136,14 @@ def test_an_unsigned_settings_page_is_refused_in_the_browser(stack: LocalStack, 
     answer = page.goto(stack.settings_url)
     assert answer is not None and answer.status == 401
     assert page.locator("h1").inner_text() == "Not verified"
+
+
+def test_a_merchant_who_declines_sees_that_and_can_start_again(stack: LocalStack, browser: BrowserContext) -> None:
+    page = browser.new_page()
+    page.goto(stack.launch_url)
+    page.click("#deny")
+    page.wait_for_url(f"{stack.install_url}?**")
+    assert page.locator("h1").inner_text() == "You declined"
+    assert "Not verified" not in page.inner_text("body")
+    page.click("text=Start again")
+    assert page.url.startswith(stack.sandbox.authorize_url + "?")  # a new Launch

@@ -37,7 +37,7 @@ def test_the_demo_passes_every_step_and_saves_its_report(tmp_path: Path, capsys:
     assert {verdict for verdict, _ in steps} == {"PASS"}
     assert lines[-1].startswith(f"PASS: {len(steps)}/{len(steps)} steps passed in ")
     assert "> GET /install 200: App installed" in out
-    assert "token health Healthy" in out
+    assert "status Connected (signed Settings page)" in out
     assert "processed 9, duplicate 1, unroutable 1, failed 1, needs_reauthorization 1" in out
     assert "then DLQ: ORDER_CONFIRMED 322-1000001-0000005" in out
     assert "bwpctl redrive: 1 moved > processed" in out

@@ -217,4 +217,4 @@ def test_the_dev_banner_prints_working_urls(stack: LocalStack, monkeypatch: pyte
     settings_url = next(word for word in banner.split() if word.startswith(stack.settings_url + "?"))
     assert install(stack, installation_id).status == 200
     page = requests.get(settings_url, timeout=TIMEOUT)
-    assert page.status_code == 200 and "Healthy" in page.text
+    assert page.status_code == 200 and "Connected" in page.text

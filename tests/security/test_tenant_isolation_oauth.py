@@ -66,7 +66,7 @@ def test_uninstall_with_bs_token_removes_only_bs_tokens(two_tenants: AppDriver) 
     b_after = _item(app, B)
     assert b_after["status"]["S"] == "uninstalled" and "access_token" not in b_after and "refresh_token" not in b_after
     assert _item(app, A) == a_before
-    assert "Healthy" in app.settings(A).body
+    assert "Connected" in app.settings(A).body
 
 
 def test_query_parameters_never_choose_the_installation(two_tenants: AppDriver) -> None:
