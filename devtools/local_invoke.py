@@ -1,6 +1,7 @@
 """Run a sample event through a function's handler in-process, against moto and the Buy with
 Prime sandbox, with the environment template.yaml gives the function: the Docker-free stand-in
 for `sam local invoke`. `events/sqs-*.json` go to EventsFunction, `events/sweep*.json` to SweepFunction,
+`events/broker-*.json` to TokenBrokerFunction,
 the others to OAuthFunction."""
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_INSTALLATION = "amzn1.bwp.installation.sample-0001"
 SAMPLE_BUSINESS_PRODUCT = "amzn1.bp.product.sample-0001"
 SAMPLE_INSTALLED_AT = 1_767_225_600 - 86_400  # a day before the samples were signed
-HANDLERS = {"OAuthFunction": "oauth.handler", "EventsFunction": "events.handler", "SweepFunction": "sweep.handler"}
+HANDLERS = {
+    "OAuthFunction": "oauth.handler",
+    "EventsFunction": "events.handler",
+    "SweepFunction": "sweep.handler",
+    "TokenBrokerFunction": "broker.handler",
+}
+PREFIXES = {"sqs-": "EventsFunction", "sweep": "SweepFunction", "broker-": "TokenBrokerFunction"}
 
 
 def function_for(event_file: Path) -> str:
-    if event_file.name.startswith("sqs-"):
-        return "EventsFunction"
-    return "SweepFunction" if event_file.name.startswith("sweep") else "OAuthFunction"
+    return next((f for prefix, f in PREFIXES.items() if event_file.name.startswith(prefix)), "OAuthFunction")
 
 
 def resolve(value: Any, local_names: dict[str, str]) -> str:

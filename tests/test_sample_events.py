@@ -20,7 +20,21 @@ def _no_leftover_aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_there_are_samples_for_every_function() -> None:
-    assert {function_for(p) for p in SAMPLES} == {"OAuthFunction", "EventsFunction", "SweepFunction"}
+    assert {function_for(p) for p in SAMPLES} == {
+        "OAuthFunction",
+        "EventsFunction",
+        "SweepFunction",
+        "TokenBrokerFunction",
+    }
+
+
+def test_broker_samples_answer_a_token_and_a_query_for_the_sample_installation() -> None:
+    token = invoke(EVENTS / "broker-token.json")
+    body = json.loads(token["body"])
+    assert token["statusCode"] == 200 and body["accessToken"] and body["expiresAt"] > 0
+    assert "refresh" not in token["body"].lower()
+    query = invoke(EVENTS / "broker-graphql.json")
+    assert query["statusCode"] == 200 and "siteId" in json.loads(query["body"])["data"]["buyWithPrimeStore"]
 
 
 def test_sweep_sample_refreshes_the_idle_sample_installation_and_reports_the_gauges() -> None:

@@ -1462,6 +1462,8 @@ def test_every_function_has_a_sample_event(template: dict[str, Any]) -> None:
         routes = {f"{e['Properties']['Method']} {e['Properties']['Path']}" for e in events if e["Type"] == "HttpApi"}
         has_sample = bool(routes & route_keys) or (has_sqs_samples and any(e["Type"] == "SQS" for e in events))
         has_sample |= any(e["Type"] == "Schedule" for e in events) and function_for(SWEEP_SAMPLE) == logical_id
+        if "FunctionUrlConfig" in function["Properties"]:  # function URL events: by file name
+            has_sample |= any(function_for(path) == logical_id for path in EVENTS_DIR.glob("*.json"))
         assert has_sample, f"{logical_id}: no sample event in events/"
 
 

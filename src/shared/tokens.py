@@ -70,6 +70,12 @@ class TokenCache:
         with self._lock:
             self._tokens[installation_id] = _Cached(access_token, expires_at, generation)
 
+    def expires_at(self, installation_id: str, access_token: str) -> int | None:
+        """When the cached `access_token` expires (None when another or no token is cached)."""
+        with self._lock:
+            cached = self._tokens.get(installation_id)
+        return cached.expires_at if cached and cached.access_token == access_token else None
+
     def forget(self, installation_id: str, access_token: str | None = None) -> None:
         """Drop the cached token (only if it is `access_token`, when given)."""
         with self._lock:
@@ -128,6 +134,10 @@ class TokenService:
 
     def forget(self, installation_id: str) -> None:
         self._cache.forget(installation_id)
+
+    def expires_at(self, installation_id: str, access_token: str) -> int | None:
+        """When `access_token` (as this service just returned it) expires, if this container knows."""
+        return self._cache.expires_at(installation_id, access_token)
 
     def offer(self, installation_id: str, access_token: str, expires_at: int, generation: int) -> None:
         """An access token read with the installation's status (the events function's one lookup
