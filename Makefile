@@ -95,10 +95,11 @@ deploy: build ## deploy ENV=default|dev|prod (guided the first time an environme
 
 # sam local invoke needs Docker; without it the same event runs in-process against moto and the
 # Buy with Prime sandbox. events/sqs-*.json go to EventsFunction, events/sweep*.json to SweepFunction,
-# events/broker-*.json to TokenBrokerFunction, the others to OAuthFunction (devtools/local_invoke.py).
+# events/broker-*.json to TokenBrokerFunction, events/outbox-*.json to OutboxPublisherFunction, the
+# others to OAuthFunction (devtools/local_invoke.py).
 invoke-%: install events/%.json ## invoke a function with events/NAME.json
 	@function=$$(case "$*" in sqs-*) echo EventsFunction;; sweep*) echo SweepFunction;; \
-	  broker-*) echo TokenBrokerFunction;; *) echo OAuthFunction;; esac); \
+	  broker-*) echo TokenBrokerFunction;; outbox-*) echo OutboxPublisherFunction;; *) echo OAuthFunction;; esac); \
 	if docker info >/dev/null 2>&1; then \
 	  $(SAM_PATH) $(SAM) local invoke $$function -e events/$*.json --env-vars events/env.json; \
 	else \

@@ -1,7 +1,7 @@
 """Run a sample event through a function's handler in-process, against moto and the Buy with
 Prime sandbox, with the environment template.yaml gives the function: the Docker-free stand-in
 for `sam local invoke`. `events/sqs-*.json` go to EventsFunction, `events/sweep*.json` to SweepFunction,
-`events/broker-*.json` to TokenBrokerFunction,
+`events/broker-*.json` to TokenBrokerFunction, `events/outbox-*.json` to OutboxPublisherFunction,
 the others to OAuthFunction."""
 
 from __future__ import annotations
@@ -26,8 +26,14 @@ HANDLERS = {
     "EventsFunction": "events.handler",
     "SweepFunction": "sweep.handler",
     "TokenBrokerFunction": "broker.handler",
+    "OutboxPublisherFunction": "outbox.handler",
 }
-PREFIXES = {"sqs-": "EventsFunction", "sweep": "SweepFunction", "broker-": "TokenBrokerFunction"}
+PREFIXES = {
+    "sqs-": "EventsFunction",
+    "sweep": "SweepFunction",
+    "broker-": "TokenBrokerFunction",
+    "outbox-": "OutboxPublisherFunction",
+}
 
 
 def function_for(event_file: Path) -> str:
@@ -79,6 +85,9 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
             "InstallationsTable": table["TableName"],
             "ClientCredentialsSecret": secret["ARN"],
             "EventsQueue": "",  # no queue in an invoke: records sent back keep the queue's own timeout
+            "AppEventBus": boto3.client("events")
+            .create_event_bus(Name="local-app-events")["EventBusArn"]
+            .rpartition("/")[2],
         }
         sandbox_endpoints = {
             "BWP_AUTHORIZE_URL": sandbox.authorize_url,
@@ -100,6 +109,14 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
         if function == "EventsFunction":
             answer = {"response": answer, "stored": _stored_summary(dynamodb, table["TableName"])}
         return answer
+
+
+def _local_bus(name: str) -> str:
+    """The app event bus in moto (the outbox sample publishes on it); its name, as !Ref gives."""
+    import boto3
+
+    boto3.client("events").create_event_bus(Name=name)
+    return name
 
 
 def _seed_sample_installation(dynamodb: Any, table: str, sandbox: Any) -> None:

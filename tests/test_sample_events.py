@@ -25,7 +25,12 @@ def test_there_are_samples_for_every_function() -> None:
         "EventsFunction",
         "SweepFunction",
         "TokenBrokerFunction",
+        "OutboxPublisherFunction",
     }
+
+
+def test_the_outbox_sample_publishes_its_two_changes() -> None:
+    assert invoke(EVENTS / "outbox-stream.json") == {"batchItemFailures": []}
 
 
 def test_broker_samples_answer_a_token_and_a_query_for_the_sample_installation() -> None:

@@ -558,7 +558,11 @@ def rule_target_problems(template: dict[str, Any], where: str, target: dict[str,
 def partner_bus_problems(template: dict[str, Any]) -> list[str]:
     """A created partner bus carries the source's name, and exists only in `create` mode."""
     problems = []
-    buses = resources_of_type(template, "AWS::Events::EventBus")
+    buses = {  # the partner bus; the app event bus is a custom bus (no event source)
+        bus_id: bus
+        for bus_id, bus in resources_of_type(template, "AWS::Events::EventBus").items()
+        if bus_id != "AppEventBus"
+    }
     if not buses:
         problems.append("no AWS::Events::EventBus")
     for bus_id, bus in buses.items():
@@ -1462,7 +1466,8 @@ def test_every_function_has_a_sample_event(template: dict[str, Any]) -> None:
         routes = {f"{e['Properties']['Method']} {e['Properties']['Path']}" for e in events if e["Type"] == "HttpApi"}
         has_sample = bool(routes & route_keys) or (has_sqs_samples and any(e["Type"] == "SQS" for e in events))
         has_sample |= any(e["Type"] == "Schedule" for e in events) and function_for(SWEEP_SAMPLE) == logical_id
-        if "FunctionUrlConfig" in function["Properties"]:  # function URL events: by file name
+        if "FunctionUrlConfig" in function["Properties"] or any(e["Type"] == "DynamoDB" for e in events):
+            # function URL and stream events: by file name
             has_sample |= any(function_for(path) == logical_id for path in EVENTS_DIR.glob("*.json"))
         assert has_sample, f"{logical_id}: no sample event in events/"
 

@@ -85,7 +85,16 @@ class LocalAws:
 
     @property
     def bus_name(self) -> str:
-        return self._only("AWS::Events::EventBus", None).ref
+        """The partner bus's local name (the app event bus: `app_bus_name`)."""
+        buses = [r for r in self._provisioner.resources.values() if r.type == "AWS::Events::EventBus"]
+        partner = [r for r in buses if r.logical_id != "AppEventBus"]
+        if len(partner) != 1:
+            raise LookupError(f"{len(partner)} partner buses")
+        return partner[0].ref
+
+    @property
+    def app_bus_name(self) -> str:
+        return self._only("AWS::Events::EventBus", "AppEventBus").ref
 
     def resolve(self, value: Any) -> Any:
         """Resolve any template value (intrinsics included) to its local value."""

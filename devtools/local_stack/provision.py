@@ -183,7 +183,8 @@ class Provisioner:
 
     def _bus(self, logical_id: str, properties: dict[str, Any]) -> LocalResource:
         # moto breaks on bus names containing "/" (aws.partner/...): a plain local name, mapped.
-        name = self._bus_name if not self.bus_names else self._local_name(logical_id)
+        partner = bool(properties.get("EventSourceName"))  # the app event bus is a plain custom bus
+        name = self._bus_name if partner else self._local_name(logical_id)
         template_name = str(properties.get("Name") or logical_id)
         self.bus_names[template_name] = name
         arn = self._client("events").create_event_bus(Name=name)["EventBusArn"]

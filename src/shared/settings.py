@@ -29,6 +29,7 @@ ENVIRONMENT_VARIABLES = {
     "max_verification_token_age_seconds": "MAX_VERIFICATION_TOKEN_AGE_SECONDS",
     "require_verification_token_times": "REQUIRE_VERIFICATION_TOKEN_TIMES",
     "events_queue_url": "EVENTS_QUEUE_URL",
+    "app_event_bus_name": "APP_EVENT_BUS_NAME",  # the outbox publisher's (outbox/handler.py reads it)
 }
 
 DEFAULT_APP_NAME = "Buy with Prime app"
@@ -90,6 +91,7 @@ class Settings(BaseModel):
     max_verification_token_age_seconds: int = Field(default=300, ge=0, le=86400)  # 0: no limit
     require_verification_token_times: bool = False
     events_queue_url: str | None = None  # records sent back get a growing visibility timeout on it
+    app_event_bus_name: str | None = None
 
     @field_validator("bwp_authorize_url", "bwp_token_url", "bwp_graphql_url", "post_install_redirect_url")
     @classmethod

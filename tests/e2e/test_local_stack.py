@@ -87,6 +87,9 @@ def test_functions_get_exactly_the_template_variables(stack: LocalStack, templat
         assert function_environment(template, function) == project_template.function_environment(function)
         env = stack.env_for(function)
         assert set(env) == set(project_template.function_environment(function))
+        if function == "OutboxPublisherFunction":  # reads the stream, publishes on the app bus: nothing else
+            assert env["APP_EVENT_BUS_NAME"] == stack.aws.app_bus_name
+            continue
         assert env["TABLE_NAME"] == stack.aws.table_name()
         assert env["CLIENT_CREDENTIALS_SECRET_ARN"] == stack.aws.secret_arn()
         assert env["BWP_TOKEN_URL"] == stack.sandbox.token_url
