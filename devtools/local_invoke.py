@@ -15,7 +15,7 @@ from typing import Any
 
 from devtools.apigw import LambdaContext
 from devtools.atomic_dynamodb import AtomicDynamoDB
-from devtools.template import function_environment, function_timeout, parameters, table_create_arguments
+from devtools.template import function_environment, function_timeout, table_create_arguments
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_INSTALLATION = "amzn1.bwp.installation.sample-0001"
@@ -41,16 +41,16 @@ def function_for(event_file: Path) -> str:
 
 
 def resolve(value: Any, local_names: dict[str, str]) -> str:
-    """Resolve `Ref` to a parameter's default or a resource's local name; plain values as is."""
-    if isinstance(value, dict) and "Ref" in value:
-        name = value["Ref"]
-        declared = parameters()
-        if name in declared:
-            return str(declared[name].get("Default", ""))
-        return local_names[name]
-    if isinstance(value, dict):
-        raise ValueError(f"cannot resolve {value} locally")
-    return str(value)
+    """Resolve a template value with the local stack's resolver: parameters at their defaults,
+    conditions evaluated (`!If`), resources by their local names."""
+    from devtools.local_stack.intrinsics import LocalResource, Resolver
+    from devtools.template import load_template
+
+    def lookup(name: str) -> LocalResource:
+        return LocalResource(name, "", local_names[name])
+
+    resolver = Resolver(load_template(), lookup, pseudo={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"})
+    return str(resolver.resolve(value))
 
 
 def function_env(function: str, local_names: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:

@@ -70,6 +70,8 @@ OAUTH_ENVIRONMENT = {
     "BWP_API_VERSION": {"Ref": "BwpApiVersion"},
     "POST_INSTALL_REDIRECT_URL": {"Ref": "PostInstallRedirectUrl"},
     "APP_NAME": {"Ref": "AppName"},
+    "PARTNER_APP_URL": {"Ref": "PartnerAppUrl"},
+    "SESSION_SIGNING_SECRET_ARN": {"Fn::If": ["HasPartnerAppUrl", {"Ref": "SessionSigningSecret"}, ""]},
     "OAUTH_STATE_TTL_SECONDS": {"Ref": "OAuthStateTtlSeconds"},
     "MAX_VERIFICATION_TOKEN_AGE_SECONDS": {"Ref": "MaxVerificationTokenAgeSeconds"},
     "REQUIRE_VERIFICATION_TOKEN_TIMES": {"Ref": "RequireVerificationTokenTimes"},
@@ -845,7 +847,9 @@ def test_oauth_function_environment_is_exactly_the_operator_variables(template: 
     assert set(variables) == set(OAUTH_ENVIRONMENT)
     assert variables == OAUTH_ENVIRONMENT
     for binding in variables.values():
-        assert binding["Ref"] in template["Resources"] or binding["Ref"] in template["Parameters"]
+        refs = [binding] if "Ref" in binding else [v for v in binding["Fn::If"][1:] if isinstance(v, dict)]
+        for ref in refs:
+            assert ref["Ref"] in template["Resources"] or ref["Ref"] in template["Parameters"]
 
 
 def test_globals_configure_powertools(template: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from shared.wiring import SharedDependencies
 
 if TYPE_CHECKING:
+    from oauth.handoff import SigningSecret
     from oauth.verification import RequestVerifier
     from shared.store.oauth_states import OAuthStateStore
     from shared.store.uninstall_tokens import UninstallTokenStore
@@ -37,3 +38,13 @@ class Dependencies(SharedDependencies):
             max_age_seconds=settings.max_verification_token_age_seconds,
             require_times=settings.require_verification_token_times,
         )
+
+    @cached_property
+    def signing_secret(self) -> SigningSecret:
+        from oauth.handoff import SigningSecret
+        from shared.errors import ConfigurationError
+
+        arn = self.settings.session_signing_secret_arn
+        if not arn:
+            raise ConfigurationError("SESSION_SIGNING_SECRET_ARN: required when PARTNER_APP_URL is set")
+        return SigningSecret(self.secretsmanager, arn)

@@ -118,6 +118,19 @@ def settings(request: HttpRequest, deps: Dependencies, deadline: Deadline) -> di
     installation_id = _verified_installation(request, deps)
     installation = flow.find_installation(installations=deps.installations, installation_id=installation_id)
     health = _access_health(installation, deps, deadline)
+    app_url = deps.settings.partner_app_url
+    if app_url and health in ("healthy", "refreshing", "unavailable"):  # connected: the app takes over
+        from oauth.handoff import handoff_url, session_token
+
+        token = session_token(
+            deps.signing_secret.get(),
+            issuer=base_url(request, deps),
+            app_url=app_url,
+            installation_id=installation_id,
+            now=int(time.time()),
+        )
+        count("SettingsHandedOff")
+        return redirect(handoff_url(app_url, token))
     return pages.settings(deps.settings.app_name, installation, health, f"{base_url(request, deps)}/launch")
 
 

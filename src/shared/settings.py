@@ -21,6 +21,8 @@ ENVIRONMENT_VARIABLES = {
     "public_base_url": "PUBLIC_BASE_URL",
     "bwp_api_version": "BWP_API_VERSION",
     "post_install_redirect_url": "POST_INSTALL_REDIRECT_URL",
+    "partner_app_url": "PARTNER_APP_URL",
+    "session_signing_secret_arn": "SESSION_SIGNING_SECRET_ARN",
     "app_name": "APP_NAME",
     "oauth_state_ttl_seconds": "OAUTH_STATE_TTL_SECONDS",
     "event_record_retention_days": "EVENT_RECORD_RETENTION_DAYS",
@@ -83,6 +85,10 @@ class Settings(BaseModel):
     public_base_url: str | None = None
     bwp_api_version: str | None = Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     post_install_redirect_url: str | None = None
+    partner_app_url: str | None = None  # Settings hands off there (oauth/handoff.py)
+    session_signing_secret_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"
+    )
     app_name: str = Field(default=DEFAULT_APP_NAME, min_length=1, max_length=60)
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     event_record_retention_days: int = Field(default=90, ge=1, le=3650)
@@ -93,7 +99,9 @@ class Settings(BaseModel):
     events_queue_url: str | None = None  # records sent back get a growing visibility timeout on it
     app_event_bus_name: str | None = None
 
-    @field_validator("bwp_authorize_url", "bwp_token_url", "bwp_graphql_url", "post_install_redirect_url")
+    @field_validator(
+        "bwp_authorize_url", "bwp_token_url", "bwp_graphql_url", "post_install_redirect_url", "partner_app_url"
+    )
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_url(value)
