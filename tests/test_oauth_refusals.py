@@ -275,3 +275,29 @@ def test_a_body_that_is_not_base64_is_a_400(app: AppDriver) -> None:
     response = handler.handle(event, app.deps)
     assert response["statusCode"] == 400
     assert app.items() == before
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/install"), ("GET", "/settings"), ("POST", "/uninstall")])
+@pytest.mark.parametrize("where", ["query", "header"])
+def test_a_lone_surrogate_in_the_verification_token_is_a_403_without_a_trace(
+    installed: AppDriver, method: str, path: str, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = installed.items()
+    token = "eyJhbGciOiJFUzI1NiJ9.\ud800.sig"
+    if where == "query":
+        response = installed.call(method, f"{path}?code=c&state=s&verification-token={token}")
+    else:
+        response = installed.call(method, f"{path}?code=c&state=s", headers={"verification-token": token})
+    _refused(installed, response, 403, before)
+    assert not [r for r in caplog.records if r.exc_info], "a stack trace was logged"
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/settings"), ("POST", "/uninstall")])
+def test_parameters_after_the_verification_token_are_refused(installed: AppDriver, method: str, path: str) -> None:
+    """The request hash covers what comes before the token; a parameter after it is unsigned."""
+    body = b'{"reason":"merchant uninstalled"}' if method == "POST" else b""
+    signed = installed.signed_url(path, INSTALLATION, body=body)
+    assert installed.call(method, signed, body=body).status == 200  # as signed: fine
+    before = installed.items()
+    response = installed.call(method, signed + "&installationId=amzn1.bwp.installation.other", body=body)
+    _refused(installed, response, 403, before)

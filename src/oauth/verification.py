@@ -88,9 +88,7 @@ class RequestVerifier:
         self._clock = clock
 
     def verify(self, request: HttpRequest, base_url: str) -> VerifiedRequest:
-        token = token_of(request)
-        if not token:
-            raise VerificationError("missing_token")
+        token = _token(request)
         try:
             claims = jwt.decode(
                 token,
@@ -112,9 +110,7 @@ class RequestVerifier:
             raise VerificationError("invalid_token")
         if not isinstance(expected_hash, str):
             raise VerificationError("invalid_token")
-        url = received_url(base_url, request.raw_path, request.raw_query)
-        if not hmac.compare_digest(request_hash(url, request.body), expected_hash.lower()):
-            raise VerificationError("request_hash_mismatch")
+        _check_hash(request, base_url, expected_hash)
         issued_at, expires_at = _time_claim(claims, "iat"), _time_claim(claims, "exp")
         without_times = issued_at is None or expires_at is None
         if without_times and self._require_times:
@@ -131,6 +127,40 @@ class RequestVerifier:
             token_digest=hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
             without_times=without_times,
         )
+
+
+def _token(request: HttpRequest) -> str:
+    token = token_of(request)
+    if not token:
+        raise VerificationError("missing_token")
+    if not token.isascii():  # a JWT is base64url and dots; a lone surrogate must not reach pyjwt
+        raise VerificationError("invalid_token")
+    if _parameters_after_the_token(request.raw_query):
+        raise VerificationError("unsigned_parameters")  # outside the hash: never accepted
+    return token
+
+
+def _check_hash(request: HttpRequest, base_url: str, expected_hash: str) -> None:
+    url = received_url(base_url, request.raw_path, request.raw_query)
+    try:
+        received_hash = request_hash(url, request.body)
+    except UnicodeEncodeError:  # not a URL Buy with Prime signed (lone surrogates)
+        raise VerificationError("request_hash_mismatch") from None
+    if not hmac.compare_digest(received_hash, expected_hash.lower()):
+        raise VerificationError("request_hash_mismatch")
+
+
+def _parameters_after_the_token(raw_query: str) -> bool:
+    """True when a query parameter follows `verification-token`: the hash covers only what comes
+    before it (received_url), so anything after would be unsigned."""
+    marker = f"{TOKEN_PARAMETER}="
+    if raw_query.startswith(marker):
+        start = 0
+    elif (found := raw_query.find(f"&{marker}")) != -1:
+        start = found + 1
+    else:
+        return False
+    return "&" in raw_query[start:]
 
 
 def _time_claim(claims: dict[str, object], name: str) -> int | None:
