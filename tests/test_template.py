@@ -1708,3 +1708,24 @@ def test_samconfig_overrides_name_template_parameters_with_allowed_values(
                     assert value in {str(v) for v in parameter["AllowedValues"]}, f"{where}={value} not allowed"
                 if "AllowedPattern" in parameter:
                     assert re.fullmatch(parameter["AllowedPattern"], value), f"{where}={value} does not match"
+
+
+def test_every_route_is_throttled_on_its_own_and_launch_lowest(template: dict[str, Any]) -> None:
+    """A flood of the unauthenticated Launch must not starve Install, Settings and Uninstall: each
+    route has its own limits (route settings), Launch's lower by default; and its pending states are
+    capped by its rate x their lifetime."""
+    route_keys = {f"{route['Method']} {route['Path']}" for route in http_api_routes(template)}
+    settings = template["Resources"]["HttpApi"]["Properties"]["RouteSettings"]
+    assert set(settings) == route_keys, "a route without its own limits shares the stage's"
+    parameters = template["Parameters"]
+
+    def default(value: dict[str, str]) -> int:
+        return int(parameters[value["Ref"]]["Default"])
+
+    launch = settings["GET /launch"]
+    for key, limits in settings.items():
+        if key != "GET /launch":
+            assert default(launch["ThrottlingRateLimit"]) < default(limits["ThrottlingRateLimit"]), key
+            assert default(launch["ThrottlingBurstLimit"]) <= default(limits["ThrottlingBurstLimit"]), key
+    pending_cap = default(launch["ThrottlingRateLimit"]) * int(parameters["OAuthStateTtlSeconds"]["Default"])
+    assert pending_cap <= 10_000, f"up to {pending_cap} pending states at the Launch ceiling"
