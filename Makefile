@@ -89,7 +89,9 @@ build: install ## sam build (no container) into .aws-sam/
 
 test: lint typecheck unit validate build ## everything CI runs
 
-deploy: build ## deploy ENV=default|dev|prod (guided the first time an environment has no region)
+# BUILT=1: deploy what `make build` built, installing and building nothing (CI assumes its AWS role
+# only after the build, so no package code runs with credentials).
+deploy: $(if $(BUILT),,build) ## deploy ENV=default|dev|prod (guided the first time an environment has no region)
 	@region=$$($(BIN)/python -c 'import sys,tomllib; c=tomllib.load(open("samconfig.toml","rb")); print(c.get(sys.argv[1],{}).get("deploy",{}).get("parameters",{}).get("region",""))' $(ENV)); \
 	if [ -z "$$region" ]; then $(SAM) deploy --guided --config-env $(ENV); else $(SAM) deploy --config-env $(ENV); fi
 
