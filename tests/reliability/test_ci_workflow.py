@@ -5,6 +5,7 @@ with no secret in the file."""
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ def test_deploy_is_manual_needs_the_tests_and_assumes_a_role_through_oidc(workfl
     credentials = _uses(job, "aws-actions/configure-aws-credentials")["with"]
     assert credentials["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     assert "aws-access-key-id" not in credentials and "aws-secret-access-key" not in credentials
-    assert 'make deploy ENV="$DEPLOY_ENV"' in _runs(job)
+    assert 'make deploy ENV="$DEPLOY_ENV" BUILT=1' in _runs(job)
     assert job["env"]["DEPLOY_ENV"] == "${{ inputs.environment }}"  # never spliced into the script
 
 
@@ -108,7 +109,18 @@ def test_the_deploy_environments_are_samconfig_environments(workflow: dict[str, 
     offered = _triggers(workflow)["workflow_dispatch"]["inputs"]["environment"]["options"]
     samconfig = tomllib.loads((PROJECT_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     assert set(offered) <= {name for name in samconfig if name != "version"}
-    assert make_prerequisites("deploy") == ["build"]
+
+    # `make deploy` builds first; with BUILT=1 (CI, after its build step) it builds nothing
+    def dry_run(*variables: str) -> str:
+        return subprocess.run(
+            ["make", "-n", "deploy", "ENV=dev", *variables],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "sam build" in dry_run() and "sam build" not in dry_run("BUILT=1")
 
 
 def test_the_preflight_refuses_a_samconfig_that_would_make_deploy_ask_questions(
@@ -147,3 +159,18 @@ def test_no_secret_or_key_is_in_the_workflow(workflow: dict[str, Any]) -> None:
     for job in workflow["jobs"].values():
         for run in _runs(job):  # expressions reach scripts only through env: no injection
             assert "${{" not in run, run
+
+
+def test_every_action_is_pinned_by_commit_sha(workflow: dict[str, Any]) -> None:
+    uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", use) for use in uses), uses
+
+
+def test_the_deploy_job_installs_everything_before_it_assumes_the_role(workflow: dict[str, Any]) -> None:
+    steps = workflow["jobs"]["deploy"]["steps"]
+    assume = next(i for i, step in enumerate(steps) if "configure-aws-credentials" in step.get("uses", ""))
+    installs = [i for i, step in enumerate(steps) if re.search(r"\bmake (build|install)\b", step.get("run", ""))]
+    assert installs and max(installs) < assume
+    later = " ".join(step.get("run", "") for step in steps[assume:])
+    assert "make deploy" in later and "BUILT=1" in later  # deploys what was built, installs nothing
+    assert "pip install" not in later and "make build" not in later and "make install" not in later
