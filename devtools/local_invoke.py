@@ -40,9 +40,9 @@ def function_for(event_file: Path) -> str:
     return next((f for prefix, f in PREFIXES.items() if event_file.name.startswith(prefix)), "OAuthFunction")
 
 
-def resolve(value: Any, local_names: dict[str, str]) -> str:
-    """Resolve a template value with the local stack's resolver: parameters at their defaults,
-    conditions evaluated (`!If`), resources by their local names."""
+def function_env(function: str, local_names: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:
+    """The function's environment resolved with the local stack's resolver: parameters at their
+    defaults, conditions evaluated (`!If`), resources by their local names."""
     from devtools.local_stack.intrinsics import LocalResource, Resolver
     from devtools.template import load_template
 
@@ -50,11 +50,7 @@ def resolve(value: Any, local_names: dict[str, str]) -> str:
         return LocalResource(name, "", local_names[name])
 
     resolver = Resolver(load_template(), lookup, pseudo={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"})
-    return str(resolver.resolve(value))
-
-
-def function_env(function: str, local_names: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:
-    env = {name: resolve(value, local_names) for name, value in function_environment(function).items()}
+    env = {name: str(resolver.resolve(value)) for name, value in function_environment(function).items()}
     env.update(overrides)
     return env
 

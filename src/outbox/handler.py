@@ -14,24 +14,23 @@ import json
 from typing import Any
 
 from outbox.dependencies import Dependencies
+from outbox.mapping import SOURCE, app_event
 from shared.observability import count, logger, metrics
+from shared.wiring import Container
 
 PUT_EVENTS_LIMIT = 10
 
 
-_deps: Dependencies | None = None
+_container = Container(Dependencies)
 
 
 def dependencies() -> Dependencies:
-    global _deps  # noqa: PLW0603 - one per container
-    if _deps is None:
-        _deps = Dependencies()
-    return _deps
+    return _container.get()
 
 
 def reset_dependencies(replacement: Dependencies | None = None) -> None:
-    global _deps  # noqa: PLW0603
-    _deps = replacement
+    """For tests and local invokes: start from fresh collaborators (or given ones)."""
+    _container.reset(replacement)
 
 
 @metrics.log_metrics
@@ -41,8 +40,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def handle(event: dict[str, Any], deps: Dependencies) -> dict[str, Any]:
-    from outbox.mapping import SOURCE, app_event
-
     records = event.get("Records") or []
     pending: list[tuple[str, dict[str, Any]]] = []  # (sequence number, PutEvents entry)
     for record in records:

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, overload
+from typing import Any
 
 from shared.models import Installation, InstallationStatus, TokenSet
 from shared.store.keys import (
@@ -91,7 +91,7 @@ class InstallationStore:
         re-installing, uninstalling, needing re-authorisation) removes `lease_expires_at`; a release
         keeps it (`release_refresh_lease`). So an ordinary refresh needs no read of the rescue item.
         """
-        old = self._conditional_update(
+        old = self._update(
             installation_id,
             update="SET lease_owner = :owner, lease_expires_at = :until",
             condition=(
@@ -105,7 +105,6 @@ class InstallationStore:
                 ":active": s(InstallationStatus.ACTIVE.value),
                 ":now": n(now),
             },
-            return_old=True,
         )
         return None if old is None else Lease(after_unfinished="lease_expires_at" in old)
 
@@ -283,7 +282,6 @@ class InstallationStore:
             if not start:
                 return
 
-    @overload
     def _conditional_update(
         self,
         installation_id: str,
@@ -292,10 +290,11 @@ class InstallationStore:
         condition: str,
         values: dict[str, Any],
         names: dict[str, str] | None = None,
-    ) -> bool: ...
+    ) -> bool:
+        """Whether the update was applied."""
+        return self._update(installation_id, update=update, condition=condition, values=values, names=names) is not None
 
-    @overload
-    def _conditional_update(
+    def _update(
         self,
         installation_id: str,
         *,
@@ -303,41 +302,27 @@ class InstallationStore:
         condition: str,
         values: dict[str, Any],
         names: dict[str, str] | None = None,
-        return_old: Literal[True],
-    ) -> Item | None: ...
-
-    def _conditional_update(
-        self,
-        installation_id: str,
-        *,
-        update: str,
-        condition: str,
-        values: dict[str, Any],
-        names: dict[str, str] | None = None,
-        return_old: bool = False,
-    ) -> bool | Item | None:
-        """Whether the update was applied; with `return_old`, the updated attributes' earlier values
-        (None when not applied)."""
+    ) -> Item | None:
+        """The updated attributes' earlier values when the update was applied (UPDATED_OLD costs no
+        extra capacity), None when its condition failed."""
         attribute_names = {"#status": "status", **(names or {})}
         used = {k: v for k, v in attribute_names.items() if k in update or k in condition}
         try:
             answer = self._client.update_item(
-                **({"ReturnValues": "UPDATED_OLD"} if return_old else {}),
                 TableName=self._table,
                 Key=installation_key(installation_id),
                 UpdateExpression=update,
                 ConditionExpression=f"attribute_exists(pk) AND ({condition})",
                 ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_OLD",
                 **({"ExpressionAttributeNames": used} if used else {}),
             )
         except Exception as error:
             if is_conditional_check_failure(error):
-                return None if return_old else False
+                return None
             raise
-        if return_old:
-            attributes: Item = answer.get("Attributes") or {}
-            return attributes
-        return True
+        attributes: Item = answer.get("Attributes") or {}
+        return attributes
 
 
 @dataclass(frozen=True)
