@@ -2,6 +2,8 @@
 Prime sandbox, with the environment template.yaml gives the function: the Docker-free stand-in
 for `sam local invoke`. `events/sqs-*.json` go to EventsFunction, `events/sweep*.json` to SweepFunction,
 `events/broker-*.json` to TokenBrokerFunction, `events/outbox-*.json` to OutboxPublisherFunction,
+`events/example-*.json` to ExampleConsumerFunction (calling TokenBrokerFunction through a loopback
+function URL that checks its SigV4 signature),
 the others to OAuthFunction."""
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ HANDLERS = {
     "SweepFunction": "sweep.handler",
     "TokenBrokerFunction": "broker.handler",
     "OutboxPublisherFunction": "outbox.handler",
+    "ExampleConsumerFunction": "example_consumer.handler",
 }
 PREFIXES = {
     "sqs-": "EventsFunction",
     "sweep": "SweepFunction",
     "broker-": "TokenBrokerFunction",
     "outbox-": "OutboxPublisherFunction",
+    "example-": "ExampleConsumerFunction",
 }
 
 
@@ -47,7 +51,8 @@ def function_env(function: str, local_names: dict[str, str], overrides: dict[str
     from devtools.template import load_template
 
     def lookup(name: str) -> LocalResource:
-        return LocalResource(name, "", local_names[name])
+        # the broker's function URL is served by the invoke itself (_invoke_consumer)
+        return LocalResource(name, "", local_names.get(name, name), {"FunctionUrl": "http://127.0.0.1/"})
 
     resolver = Resolver(load_template(), lookup, pseudo={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"})
     env = {name: str(resolver.resolve(value)) for name, value in function_environment(function).items()}
@@ -93,11 +98,11 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
         env = function_env(function, local_names, {**sandbox_endpoints, **overrides})
         _seed_sample_installation(dynamodb, table["TableName"], sandbox)
         os.environ.update({k: v for k, v in env.items() if k.startswith("POWERTOOLS_")})
+        if function == "ExampleConsumerFunction":
+            broker_env = function_env("TokenBrokerFunction", local_names, sandbox_endpoints)
+            return _invoke_consumer(event, _container("TokenBrokerFunction", broker_env, dynamodb))
         handler = importlib.import_module(HANDLERS[function])
-        dependencies = importlib.import_module(HANDLERS[function].replace(".handler", ".dependencies"))
-        deps = dependencies.Dependencies(env)
-        deps.dynamodb = AtomicDynamoDB(dynamodb)  # in-process moto is not thread-safe; DynamoDB is atomic
-        handler.reset_dependencies(deps)
+        handler.reset_dependencies(_container(function, env, dynamodb))
         try:
             answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext(function, function_timeout(function)))
         finally:
@@ -105,6 +110,40 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
         if function == "EventsFunction":
             answer = {"response": answer, "stored": _stored_summary(dynamodb, table["TableName"])}
         return answer
+
+
+def _container(function: str, env: dict[str, str], dynamodb: Any) -> Any:
+    dependencies = importlib.import_module(HANDLERS[function].replace(".handler", ".dependencies"))
+    deps = dependencies.Dependencies(env)
+    deps.dynamodb = AtomicDynamoDB(dynamodb)  # in-process moto is not thread-safe; DynamoDB is atomic
+    return deps
+
+
+def _invoke_consumer(event: dict[str, Any], broker_deps: Any) -> dict[str, Any]:
+    """The example consumer, its broker behind a loopback function URL signed for with local keys."""
+    import boto3
+
+    from broker import handler as broker
+    from clients.token_broker import TokenBrokerClient
+    from devtools.function_url import LocalFunctionUrl
+    from example_consumer import handler
+
+    keys = {"aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": "local-invoke"}
+    url = LocalFunctionUrl(
+        "TokenBrokerFunction",
+        secrets={keys["aws_access_key_id"]: keys["aws_secret_access_key"]},
+        region="us-east-1",
+        account_id="123456789012",
+    )
+    timeout = function_timeout("TokenBrokerFunction")
+    url.serve(lambda e: broker.handle(e, broker_deps, LambdaContext("TokenBrokerFunction", timeout)))
+    try:
+        handler.reset_dependencies(TokenBrokerClient(url.url, session=boto3.Session(**keys, region_name="us-east-1")))
+        context = LambdaContext("ExampleConsumerFunction", function_timeout("ExampleConsumerFunction"))
+        return handler.lambda_handler(event, context)
+    finally:
+        handler.reset_dependencies()
+        url.stop()
 
 
 def _local_bus(name: str) -> str:

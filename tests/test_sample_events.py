@@ -26,6 +26,7 @@ def test_there_are_samples_for_every_function() -> None:
         "SweepFunction",
         "TokenBrokerFunction",
         "OutboxPublisherFunction",
+        "ExampleConsumerFunction",
     }
 
 
@@ -40,6 +41,12 @@ def test_broker_samples_answer_a_token_and_a_query_for_the_sample_installation()
     assert "refresh" not in token["body"].lower()
     query = invoke(EVENTS / "broker-graphql.json")
     assert query["statusCode"] == 200 and "siteId" in json.loads(query["body"])["data"]["buyWithPrimeStore"]
+
+
+def test_the_example_consumer_sample_queries_the_store_through_the_signed_broker() -> None:
+    answer = invoke(EVENTS / "example-order-hydrated.json")
+    assert answer["outcome"] == "handled" and answer["site_id"]
+    assert (answer["order_id"], answer["order_state"]) == ("322-1000001-0000001", "CONFIRMED")
 
 
 def test_sweep_sample_refreshes_the_idle_sample_installation_and_reports_the_gauges() -> None:

@@ -1,5 +1,5 @@
 """Settings hands off to the partner's app (src/oauth/handoff.py) with a signed session token, and
-the verification example partners copy (clients/session_token.py) accepts it once, for its
+the verification example partners copy (src/clients/session_token.py) accepts it once, for its
 audience, for 5 minutes."""
 
 from __future__ import annotations

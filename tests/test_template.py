@@ -1309,15 +1309,19 @@ def test_events_function_environment_is_exactly_the_pipeline_variables(template:
     assert variables == EVENTS_ENVIRONMENT
 
 
-def test_every_function_variable_is_one_the_settings_read(template: dict[str, Any]) -> None:
+def test_every_function_variable_is_one_its_code_reads(template: dict[str, Any]) -> None:
     # given the variable names shared/settings.py reads
     from shared.settings import ENVIRONMENT_VARIABLES
 
     for logical_id, function in functions(template).items():
-        # then every (non-Powertools) variable the template sets is one of them: no typo goes unread
+        # and the handler package's own source (the example consumer reads its variable itself)
+        package = str(function["Properties"]["Handler"]).split(".")[0]
+        source = "".join(p.read_text() for p in (PROJECT_ROOT / "src" / package).glob("*.py"))
+        # then every (non-Powertools) variable the template sets is read: no typo goes unread
         names = set(function["Properties"].get("Environment", {}).get("Variables", {}))
         unknown = {name for name in names if not name.startswith("POWERTOOLS_")} - set(ENVIRONMENT_VARIABLES.values())
-        assert not unknown, f"{logical_id} sets variables shared/settings.py never reads: {sorted(unknown)}"
+        unread = {name for name in unknown if f'os.environ["{name}"]' not in source}
+        assert not unread, f"{logical_id} sets variables its code never reads: {sorted(unread)}"
 
 
 def test_events_function_gets_item_level_table_access_and_no_queue_but_its_own(template: dict[str, Any]) -> None:
@@ -1470,8 +1474,9 @@ def test_every_function_has_a_sample_event(template: dict[str, Any]) -> None:
         routes = {f"{e['Properties']['Method']} {e['Properties']['Path']}" for e in events if e["Type"] == "HttpApi"}
         has_sample = bool(routes & route_keys) or (has_sqs_samples and any(e["Type"] == "SQS" for e in events))
         has_sample |= any(e["Type"] == "Schedule" for e in events) and function_for(SWEEP_SAMPLE) == logical_id
-        if "FunctionUrlConfig" in function["Properties"] or any(e["Type"] == "DynamoDB" for e in events):
-            # function URL and stream events: by file name
+        by_file_name = ("DynamoDB", "EventBridgeRule")
+        if "FunctionUrlConfig" in function["Properties"] or any(e["Type"] in by_file_name for e in events):
+            # function URL, stream and app-bus rule events: by file name
             has_sample |= any(function_for(path) == logical_id for path in EVENTS_DIR.glob("*.json"))
         assert has_sample, f"{logical_id}: no sample event in events/"
 

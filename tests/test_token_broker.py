@@ -1,7 +1,7 @@
 """The token broker (src/broker/): the partner's code gets valid tokens through the integration's
 token service and lease, never a refresh token; typed errors; one audit line per call; and the
-client module (clients/token_broker.py) signing its requests, against a local function-URL
-stand-in on loopback."""
+client module (src/clients/token_broker.py) signing its requests, against a loopback function URL
+that checks the SigV4 signature (devtools/function_url.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -20,6 +19,7 @@ from broker.dependencies import Dependencies
 from clients.token_broker import TokenBrokerClient, TokenBrokerError
 from devtools.apigw import LambdaContext
 from devtools.atomic_dynamodb import AtomicDynamoDB
+from devtools.function_url import LocalFunctionUrl
 from tests.events_driver import EventsDriver
 
 INSTALLATION = "amzn1.bwp.installation.broker"
@@ -147,54 +147,25 @@ def test_bad_requests_are_refused_clearly(
     assert (status, answer["error"]) == expected and "Traceback" not in json.dumps(answer)
 
 
-class FunctionUrl(BaseHTTPRequestHandler):
-    """A loopback stand-in for the broker's function URL: a request must carry a SigV4 signature
-    for the lambda service (AWS checks it and the caller's IAM permission; this only checks its
-    shape), then the handler answers the payload-2.0 event AWS would send."""
-
-    deps: Dependencies
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode()
-        authorization = self.headers.get("Authorization", "")
-        if not authorization.startswith("AWS4-HMAC-SHA256 Credential=") or "/lambda/aws4_request" not in authorization:
-            self._send(403, {"Message": "Forbidden"}, {})
-            return
-        event = url_event(self.path, body)
-        answer = handler.handle(event, self.deps, LambdaContext("TokenBrokerFunction", timeout=30.0))
-        self._send(answer["statusCode"], json.loads(answer["body"]), answer["headers"])
-
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: Any) -> None:
-        pass
+SECRET_KEY = "x" * 40
 
 
 @pytest.fixture
 def broker_url(events: EventsDriver) -> Iterator[str]:
-    FunctionUrl.deps = container(events)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FunctionUrl)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    deps = container(events)
+    url = LocalFunctionUrl(
+        "TokenBrokerFunction", secrets={"AKIDEXAMPLE": SECRET_KEY}, region="us-east-1", account_id="123456789012"
+    )
+    url.serve(lambda event: handler.handle(event, deps, LambdaContext("TokenBrokerFunction", timeout=30.0)))
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        yield url.url
     finally:
-        server.shutdown()
-        server.server_close()
+        url.stop()
 
 
 def test_the_client_module_signs_its_calls_and_raises_typed_errors(events: EventsDriver, broker_url: str) -> None:
     events.install(INSTALLATION)
-    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x" * 40, region_name="us-east-1")
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
     client = TokenBrokerClient(broker_url, session=session)
     token = client.access_token(INSTALLATION)
     assert token["accessToken"] == stored(events)["access_token"]
@@ -205,3 +176,40 @@ def test_the_client_module_signs_its_calls_and_raises_typed_errors(events: Event
     with pytest.raises(TokenBrokerError) as errors:
         client.graphql(INSTALLATION, "query { nope }")
     assert errors.value.code == "graphql_errors"
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="y" * 40, region_name="us-east-1"),
+        boto3.Session(aws_access_key_id="AKIDOTHER", aws_secret_access_key=SECRET_KEY, region_name="us-east-1"),
+        boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key=SECRET_KEY, region_name="eu-west-1"),
+    ],
+    ids=["wrong-secret", "unknown-key", "wrong-region"],
+)
+def test_a_badly_signed_call_is_forbidden_before_the_broker_runs(
+    events: EventsDriver, broker_url: str, session: boto3.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    events.install(INSTALLATION)
+    with pytest.raises(TokenBrokerError) as refused:
+        TokenBrokerClient(broker_url, session=session).access_token(INSTALLATION)
+    assert (refused.value.status, refused.value.code) == (403, "forbidden")
+    assert not [r for r in caplog.records if r.getMessage() == "token broker call"]
+
+
+def test_an_unsigned_or_tampered_call_is_forbidden(events: EventsDriver, broker_url: str) -> None:
+    import requests
+
+    events.install(INSTALLATION)
+    assert requests.post(broker_url + "token", json={"installationId": INSTALLATION}, timeout=10).status_code == 403
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+    signed: dict[str, Any] = {}
+
+    class Tamper(requests.Session):
+        def post(self, url: str, data: Any = None, **kw: Any) -> Any:  # type: ignore[override]
+            signed.update(url=url, headers=kw["headers"])
+            return super().post(url, data=data.replace(INSTALLATION, "amzn1.bwp.installation.other"), **kw)
+
+    with pytest.raises(TokenBrokerError) as refused:
+        TokenBrokerClient(broker_url, session=session, http=Tamper()).access_token(INSTALLATION)
+    assert refused.value.status == 403 and signed["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256")

@@ -2,7 +2,7 @@
 `PartnerAppUrl` carrying a short-lived signed session token for that installation.
 
 The token is a JWT (HS256) signed with a secret the stack generates in Secrets Manager (never a
-parameter); the partner's app reads the same secret and verifies it (clients/session_token.py):
+parameter); the partner's app reads the same secret and verifies it (src/clients/session_token.py):
 
     iss  the integration's public origin     aud  PartnerAppUrl's origin
     sub  the installation ID                 iat, exp  exp - iat = SESSION_SECONDS (5 minutes)
