@@ -783,7 +783,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     demo: Demo | None = None
     try:
-        with functions_output_to(capture), LocalStack(retry_delay_seconds=RETRY_DELAY_SECONDS) as stack:
+        with (
+            functions_output_to(capture),
+            LocalStack(
+                retry_delay_seconds=RETRY_DELAY_SECONDS,
+                app_events=False,
+            ) as stack,
+        ):
             demo = Demo(stack, capture, timeout=args.timeout)
             demo.run()
             demo.collect_client_secret()

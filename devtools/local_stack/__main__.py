@@ -1,5 +1,6 @@
 """`python -m devtools.local_stack` (what `make dev` runs): start the whole stack on fixed ports,
-print the URLs to open, and run until Ctrl-C. Press Enter for a freshly signed Settings URL."""
+print the URLs to open, print each event published on the app bus, and run until Ctrl-C. Type
+commands to act as Buy with Prime (devtools/local_stack/console.py; `help` lists them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
+from devtools.local_stack.console import run_command
 from devtools.local_stack.stack import LocalStack
 
 DEFAULT_INSTALLATION = "amzn1.bwp.installation.local-0001"
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         installation_id=args.installation_id,
         events=False if args.no_events else None,
         retry_delay_seconds=args.retry_delay,
+        on_app_event=print_app_event,
     )
     with stack:
         write_state_file(stack)
@@ -67,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(stack: LocalStack, args: argparse.Namespace) -> int:
     print(_banner(stack, args.installation_id), flush=True)
     stopped = threading.Event()
-    if sys.stdin.isatty():
-        threading.Thread(target=_reprint_on_enter, args=(stack, args.installation_id, stopped), daemon=True).start()
+    # commands from a terminal, or piped in; closing a terminal's input stops the stack
+    threading.Thread(
+        target=_read_commands, args=(stack, args.installation_id, stopped, sys.stdin.isatty()), daemon=True
+    ).start()
     try:
         while not stopped.wait(1.0):
             pass
@@ -111,14 +117,32 @@ def _banner(stack: LocalStack, installation_id: str) -> str:
     ]
     if stack.pollers:
         lines.append(f"  events: bus {aws.bus_name}, polling {', '.join(stack.pollers)}")
+    if stack.stream_pollers:
+        lines.append(f"  app events: bus {aws.app_bus_name} (printed below), via {', '.join(stack.stream_pollers)}")
+    for name, url in stack.function_urls.items():
+        lines.append(f"  {name} URL (SigV4, local credentials): {url.url}")
+    if sys.stdin.isatty():
+        lines.append("  Type `help` for commands that act as Buy with Prime (order, uninstall, revoke, fail...).")
     lines += [f"  note: {note}" for note in stack.notes + aws.notes]
     return "\n".join(lines)
 
 
-def _reprint_on_enter(stack: LocalStack, installation_id: str, stopped: threading.Event) -> None:
-    for _ in sys.stdin:
-        print(f"Settings: {stack.signed_settings_url(installation_id, expires_in=3600)}", flush=True)
-    stopped.set()  # stdin closed
+def print_app_event(event: dict[str, Any]) -> None:
+    """One line per event on the app bus: what the partner's code would receive."""
+    detail = event.get("detail") or {}
+    facts = [f"installation={detail.get('installationId')}", f"eventId={detail.get('eventId')}"]
+    if detail.get("resourceId"):
+        facts.append(f"resource={detail['resourceId']}")
+    if detail.get("reason"):
+        facts.append(f"reason={detail['reason']}")
+    print(f"app event: {event.get('detail-type')} {' '.join(facts)}", flush=True)
+
+
+def _read_commands(stack: LocalStack, installation_id: str, stopped: threading.Event, stop_at_end: bool) -> None:
+    for line in sys.stdin:
+        print(run_command(stack, line, installation_id), flush=True)
+    if stop_at_end:
+        stopped.set()  # the terminal's input closed (Ctrl-D)
 
 
 if __name__ == "__main__":

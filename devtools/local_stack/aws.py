@@ -57,6 +57,18 @@ class LocalAws:
         """Template bus name (e.g. aws.partner/buywithprime/x) -> local bus name."""
         return dict(self._provisioner.bus_names)
 
+    def deployed(self, logical_id: str) -> bool:
+        """Whether the template's resource exists with these parameters (its Condition holds)."""
+        condition = self.template["Resources"][logical_id].get("Condition")
+        return condition is None or self._provisioner.resolver.condition(str(condition))
+
+    def queue_url_of(self, arn: str) -> str:
+        """The local URL of a created queue, by its ARN."""
+        for resource in self._provisioner.resources.values():
+            if resource.type == "AWS::SQS::Queue" and resource.attributes["Arn"] == arn:
+                return resource.ref
+        raise LookupError(f"no queue of this template has the ARN {arn}")
+
     def _only(self, kind: str, logical_id: str | None) -> LocalResource:
         if logical_id is not None:
             resource = self._provisioner.resources[logical_id]
@@ -158,6 +170,7 @@ def start_local_aws(
     secret_values: Mapping[str, str] | None = None,
     default_secret_value: str | None = None,
     parameter_overrides: Mapping[str, str] | None = None,
+    function_urls: Mapping[str, str] | None = None,
 ) -> LocalAws:
     """Start moto on 127.0.0.1:`port` (0 = free port), reset it, provision `template`'s resources.
 
@@ -180,6 +193,7 @@ def start_local_aws(
             secret_values=secret_values,
             default_secret_value=default_secret_value,
             parameter_overrides=parameter_overrides,
+            function_urls=function_urls,
         )
         provisioner.provision_all()
     except BaseException:

@@ -53,8 +53,11 @@ class Provisioner:
         secret_values: Mapping[str, str] | None = None,
         default_secret_value: str | None = None,
         parameter_overrides: Mapping[str, str] | None = None,
+        function_urls: Mapping[str, str] | None = None,
     ) -> None:
+        """`function_urls`: the local URL of each function URL SAM generates (`<Function>Url`)."""
         self.template = template
+        self._function_urls = dict(function_urls or {})
         self._client = client
         self.region, self.account_id, self.stack_name = region, account_id, stack_name
         self._bus_name = bus_name
@@ -110,6 +113,8 @@ class Provisioner:
     def lookup(self, logical_id: str) -> LocalResource:
         if logical_id in self.resources:
             return self.resources[logical_id]
+        if logical_id in self._function_urls and logical_id not in self.template["Resources"]:
+            return self._function_url(logical_id)
         resource = self.template["Resources"][logical_id]
         kind = str(resource.get("Type"))
         creator = self._creators.get(kind)
@@ -132,6 +137,16 @@ class Provisioner:
         service = kind.split("::")[1].lower() if kind.count("::") >= 2 else "local"
         arn = f"arn:aws:{service}:{self.region}:{self.account_id}:{self.stack_name}-{logical_id}"
         return LocalResource(logical_id, kind, logical_id, {"Arn": arn})
+
+    def _function_url(self, logical_id: str) -> LocalResource:
+        """SAM's AWS::Lambda::Url of a function's FunctionUrlConfig, served on loopback."""
+        url = self._function_urls[logical_id]
+        function = self._placeholder(logical_id.removesuffix("Url"), "AWS::Lambda::Function")
+        created = LocalResource(
+            logical_id, "AWS::Lambda::Url", url, {"FunctionUrl": url, "FunctionArn": function.attributes["Arn"]}
+        )
+        self.resources[logical_id] = created
+        return created
 
     def _local_name(self, logical_id: str) -> str:
         return f"{self.stack_name}-{logical_id}"

@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,8 @@ from typing import Any
 
 import requests
 
-from devtools.local_stack.aws import ACCOUNT_ID, LocalAws, start_local_aws
+from devtools.function_url import LocalFunctionUrl
+from devtools.local_stack.aws import ACCOUNT_ID, DEFAULT_REGION, LOCAL_CREDENTIALS, LocalAws, start_local_aws
 from devtools.local_stack.front import LocalFront
 from devtools.local_stack.functions import (
     LocalFunction,
@@ -37,8 +38,10 @@ from devtools.local_stack.functions import (
     functions,
 )
 from devtools.local_stack.http_api import routes_from_template
-from devtools.local_stack.poller import SqsPoller, sqs_source_from_properties
+from devtools.local_stack.poller import SqsPoller, SqsSource, sqs_source_from_properties
 from devtools.local_stack.process_env import ProcessEnvironment
+from devtools.local_stack.rule_relay import DEFAULT_ASYNC_RETRIES, BusTap, RelayedFunction, create_relay
+from devtools.local_stack.stream_poller import StreamPoller, stream_source_from_properties
 from devtools.template import PROJECT_ROOT, TEMPLATE_PATH, load_template
 from sandbox.events import SOURCE as SANDBOX_EVENT_SOURCE
 from sandbox.server import BuyWithPrimeSandbox
@@ -47,8 +50,10 @@ log = logging.getLogger("devtools.local_stack")
 
 LOCAL_CLIENT_ID = "amzn1.application-oa2-client.local"
 # Template parameters the local stack sets (when the template has them): a partner event source
-# name, so the bus and rule exist locally (the sandbox's events use this source).
-LOCAL_PARAMETERS = {"PartnerEventSourceName": SANDBOX_EVENT_SOURCE}
+# name, so the bus and rule exist locally (the sandbox's events use this source); the example
+# consumer, so `make dev` shows the partner's side too.
+LOCAL_PARAMETERS = {"PartnerEventSourceName": SANDBOX_EVENT_SOURCE, "DeployExampleConsumer": "true"}
+APP_EVENT_SOURCE = "buy-with-prime.integration"  # src/outbox/mapping.py: what the tap shows
 _ACTIVE = threading.Lock()  # moto's state is per process: one stack at a time
 
 
@@ -68,12 +73,17 @@ class LocalStack:
         background_polling: bool = True,
         retry_delay_seconds: int | None = 2,
         parameter_overrides: Mapping[str, str] | None = None,
+        on_app_event: Callable[[dict[str, Any]], None] | None = None,
+        app_events: bool = True,
     ) -> None:
         """`front_host`: the app's host name; "localhost" (default) makes it another site than the
         sandbox on 127.0.0.1, as the app and Buy with Prime are in production (SameSite applies).
         `events`: None starts the SQS-fed functions whose handler module exists, True requires
         them, False never starts them. `retry_delay_seconds`: the poller's local acceleration (None
-        = wait for the queue's visibility timeout, as Lambda does)."""
+        = wait for the queue's visibility timeout, as Lambda does). `on_app_event`: called with
+        every event the integration publishes on the app bus (`app_events` keeps the last 1000).
+        `app_events=False`: the table's stream is not polled and the app bus's rules reach nothing
+        (the demo, which counts every Buy with Prime call and log line, runs without them)."""
         self.template = load_template(template) if isinstance(template, (str, Path)) else template
         self._template_dir = Path(template).resolve().parent if isinstance(template, (str, Path)) else PROJECT_ROOT
         self._ports = (front_port, sandbox_port, moto_port)
@@ -95,6 +105,11 @@ class LocalStack:
         self._aws: LocalAws | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: dict[str, SqsPoller] = {}
+        self.stream_pollers: dict[str, StreamPoller] = {}
+        self.relays: dict[str, RelayedFunction] = {}  # functions invoked by rules, by "Function.Event"
+        self.function_urls: dict[str, LocalFunctionUrl] = {}
+        self._tap = BusTap(on_app_event)
+        self._app_events = app_events
         self.notes: list[str] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -123,11 +138,13 @@ class LocalStack:
         ).start()
         self._exit.callback(self._sandbox.stop)
         credentials = json.dumps({"client_id": self._client_id, "client_secret": self._client_secret})
+        self._bind_function_urls()
         self._aws = aws = start_local_aws(
             self.template,
             port=moto_port,
             default_secret_value=credentials,
             parameter_overrides=self._parameter_overrides,
+            function_urls={f"{name}Url": url.url for name, url in self.function_urls.items()},
         )
         self._exit.callback(aws.stop)
         environment = ProcessEnvironment()
@@ -137,6 +154,9 @@ class LocalStack:
         for function in sorted({route.function for route in routes}):
             self._start_function(function, environment)
         front.serve(self.functions)
+        for name, url in self.function_urls.items():
+            if aws.deployed(name):
+                url.serve(self._start_function(name, environment))
         for function in functions(self.template):
             if function_events(self.template, function, "SQS") and self._wants_events(function):
                 try:
@@ -146,6 +166,104 @@ class LocalStack:
                         raise
                     self.notes.append(f"{function}: its handler does not import ({error!r}); its queue is not polled")
                     log.warning("%s", self.notes[-1])
+        if self._events is not False and self._app_events:
+            self._start_app_event_delivery(environment)
+
+    def _bind_function_urls(self) -> None:
+        """Each FunctionUrlConfig's URL on loopback, bound first (the URL is in other functions'
+        environments); requests must carry a valid SigV4 signature of the local credentials."""
+        for function in functions(self.template):
+            if "FunctionUrlConfig" in function_properties(self.template, function):
+                url = LocalFunctionUrl(
+                    function,
+                    secrets={LOCAL_CREDENTIALS["aws_access_key_id"]: LOCAL_CREDENTIALS["aws_secret_access_key"]},
+                    region=DEFAULT_REGION,
+                    account_id=ACCOUNT_ID,
+                )
+                self.function_urls[function] = url
+                self._exit.callback(url.stop)
+
+    def _start_app_event_delivery(self, environment: ProcessEnvironment) -> None:
+        """The table's stream into its function (the outbox), the app bus's rules into theirs, and
+        a tap on the app bus (`app_events`, `on_app_event`)."""
+        for function in functions(self.template):
+            if not self.aws.deployed(function):
+                continue
+            streams = function_events(self.template, function, "DynamoDB")
+            rules = function_events(self.template, function, "EventBridgeRule")
+            if (streams or rules) and self._wants_events(function):
+                for name, raw in streams.items():
+                    self._start_stream_poller(function, name, raw, environment)
+                for name, raw in rules.items():
+                    self._start_rule_relay(function, name, raw, environment)
+        try:
+            bus = self.aws.app_bus_name
+        except LookupError:
+            return
+        url, arn = create_relay(
+            self.client("events"),
+            self.client("sqs"),
+            bus=bus,
+            rule="local-app-bus-tap",
+            pattern={"source": [APP_EVENT_SOURCE]},
+        )
+        self._poll(f"tap.{bus}", url, self._tap, SqsSource(arn, batch_size=10), None)
+
+    @property
+    def app_events(self) -> list[dict[str, Any]]:
+        """The events published on the app bus so far (the last 1000), oldest first."""
+        return list(self._tap.seen)
+
+    def _start_stream_poller(
+        self, function: str, name: str, raw: dict[str, Any], environment: ProcessEnvironment
+    ) -> None:
+        local = self._start_function(function, environment)
+        poller = StreamPoller(
+            self.client("dynamodbstreams"),
+            self.client("sqs"),
+            local,
+            stream_source_from_properties(self.aws.resolve(raw)),
+            region=self.aws.region,
+            function_arn=str(self.aws.resolve({"Fn::GetAtt": [function, "Arn"]})),
+            queue_url_of=self.aws.queue_url_of,
+            context_factory=local.context,
+            retry_delay_seconds=float(self._retry_delay if self._retry_delay is not None else 1),
+        )
+        self.stream_pollers[f"{function}.{name}"] = poller
+        if self._background_polling and poller.source.enabled:
+            poller.start()
+            self._exit.callback(poller.stop)
+
+    def _start_rule_relay(self, function: str, name: str, raw: dict[str, Any], environment: ProcessEnvironment) -> None:
+        local = self._start_function(function, environment)
+        properties = self.aws.resolve(raw)
+        bus = self.aws.local_bus_name(properties.get("EventBusName"))
+        url, arn = create_relay(
+            self.client("events"), self.client("sqs"), bus=bus, rule=f"{function}-{name}", pattern=properties["Pattern"]
+        )
+        invoke = self.aws.resolve(function_properties(self.template, function).get("EventInvokeConfig") or {})
+        destination = ((invoke.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        sqs = self.client("sqs")
+        relayed = RelayedFunction(
+            local,
+            str(self.aws.resolve({"Fn::GetAtt": [function, "Arn"]})),
+            int(invoke.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES)),
+            (lambda body: sqs.send_message(QueueUrl=self.aws.queue_url_of(destination), MessageBody=body))
+            if destination
+            else None,
+            context_factory=local.context,
+        )
+        self.relays[f"{function}.{name}"] = relayed
+        self._poll(f"{function}.{name}", url, relayed, SqsSource(arn, batch_size=1), self._retry_delay)
+
+    def _poll(self, key: str, url: str, handler: Any, source: SqsSource, retry_delay: int | None) -> None:
+        poller = SqsPoller(
+            self.client("sqs"), url, handler, source, region=self.aws.region, retry_delay_seconds=retry_delay
+        )
+        self.pollers[key] = poller
+        if self._background_polling:
+            poller.start()
+            self._exit.callback(poller.stop)
 
     def _local_overrides(self) -> dict[str, str]:
         """Everything local is configuration: Buy with Prime is the sandbox, the app is the front."""
@@ -164,6 +282,8 @@ class LocalStack:
         return self.aws.env_for(function, overrides)
 
     def _start_function(self, function: str, environment: ProcessEnvironment) -> LocalFunction:
+        if function in self.functions:
+            return self.functions[function]
         env = self.env_for(function)
         environment.set(env, function)
         local = LocalFunction.from_template(

@@ -90,6 +90,10 @@ def test_functions_get_exactly_the_template_variables(stack: LocalStack, templat
         if function == "OutboxPublisherFunction":  # reads the stream, publishes on the app bus: nothing else
             assert env["APP_EVENT_BUS_NAME"] == stack.aws.app_bus_name
             continue
+        if function == "ExampleConsumerFunction":  # the partner's code: the broker's URL, no table or secret
+            assert env["TOKEN_BROKER_URL"] == stack.function_urls["TokenBrokerFunction"].url
+            assert not {"TABLE_NAME", "CLIENT_CREDENTIALS_SECRET_ARN"} & set(env)
+            continue
         assert env["TABLE_NAME"] == stack.aws.table_name()
         assert env["CLIENT_CREDENTIALS_SECRET_ARN"] == stack.aws.secret_arn()
         assert env["BWP_TOKEN_URL"] == stack.sandbox.token_url
