@@ -82,6 +82,7 @@ bench: $(VENV)/.installed $(SAM_VENV)/.installed ## cold start, artifact sizes, 
 validate: install $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint + serverless rules, checkov (offline)
 	$(SAM) validate --lint
 	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(BIN)/cfn-lint docs/edge/cloudfront-waf.yaml
 	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 build: install ## sam build (no container) into .aws-sam/
