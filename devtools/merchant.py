@@ -152,6 +152,13 @@ class Merchant:
 
     def install(self, installation_id: str, *, store_name: str | None = None, action: str = "approve") -> Installed:
         """Launch, consent (the form as the page gives it, this installation ID typed in), Install."""
+        location, cookie, hops = self.consent(installation_id, store_name=store_name, action=action)
+        return self.finish(location, cookie, hops)
+
+    def consent(
+        self, installation_id: str, *, store_name: str | None = None, action: str = "approve"
+    ) -> tuple[str, str, list[str]]:
+        """Launch and consent: the signed Install URL Buy with Prime redirects to, the app's cookie."""
         hops: list[str] = []
         launch = self.session.get(self.launch_url, allow_redirects=False, timeout=self.timeout)
         hops.append(_hop(launch))
@@ -178,7 +185,11 @@ class Merchant:
         app_origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.launch_url))
         if "{0.scheme}://{0.netloc}".format(urlsplit(location)) != app_origin:
             raise MerchantError("the consent page redirected to another site than the app's")
-        # The browser sends the app's cookie back to the app (and only there).
+        return location, cookie, hops
+
+    def finish(self, location: str, cookie: str, hops: list[str] | None = None) -> Installed:
+        """Follow the redirect to Install; the browser sends the app's cookie back to the app (only there)."""
+        hops = list(hops or [])
         answer = self.session.get(location, headers={"Cookie": cookie}, allow_redirects=False, timeout=self.timeout)
         hops.append(_hop(answer))
         return Installed(answer.status_code, answer.text, cookie, location.partition("?")[0], hops)

@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         events=False if args.no_events else None,
         retry_delay_seconds=args.retry_delay,
         on_app_event=print_app_event,
+        route_throttling=True,
     )
     with stack:
         write_state_file(stack)

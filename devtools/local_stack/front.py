@@ -19,6 +19,7 @@ from devtools.local_stack.http_api import (
     find_route,
     read_answer,
 )
+from devtools.local_stack.throttle import TOO_MANY_REQUESTS_BODY, TokenBucket
 
 log = logging.getLogger("devtools.local_stack")
 
@@ -42,6 +43,7 @@ class LocalFront:
         self.functions: Mapping[str, Function] = {}
         self.events: list[dict[str, Any]] = []  # every event sent to a function (for tests)
         self.record_events = False
+        self.throttles: Mapping[str, TokenBucket] = {}  # route key -> its bucket (throttle.py)
         handler = type("BoundFrontHandler", (_FrontHandler,), {"front": self})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -77,6 +79,9 @@ class LocalFront:
         if found is None:
             return HttpAnswer(404, [("Content-Type", "application/json")], NOT_FOUND_BODY)
         route, parameters = found
+        bucket = self.throttles.get(route.key)
+        if bucket is not None and not bucket.take():
+            return HttpAnswer(429, [("Content-Type", "application/json")], TOO_MANY_REQUESTS_BODY)
         event = build_event(
             method=method,
             target=target,

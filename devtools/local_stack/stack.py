@@ -42,6 +42,7 @@ from devtools.local_stack.poller import SqsPoller, SqsSource, sqs_source_from_pr
 from devtools.local_stack.process_env import ProcessEnvironment
 from devtools.local_stack.rule_relay import DEFAULT_ASYNC_RETRIES, BusTap, RelayedFunction, create_relay
 from devtools.local_stack.stream_poller import StreamPoller, stream_source_from_properties
+from devtools.local_stack.throttle import TokenBucket, route_buckets
 from devtools.template import PROJECT_ROOT, TEMPLATE_PATH, load_template
 from sandbox.events import SOURCE as SANDBOX_EVENT_SOURCE
 from sandbox.server import BuyWithPrimeSandbox
@@ -75,6 +76,7 @@ class LocalStack:
         parameter_overrides: Mapping[str, str] | None = None,
         on_app_event: Callable[[dict[str, Any]], None] | None = None,
         app_events: bool = True,
+        route_throttling: bool = False,
     ) -> None:
         """`front_host`: the app's host name; "localhost" (default) makes it another site than the
         sandbox on 127.0.0.1, as the app and Buy with Prime are in production (SameSite applies).
@@ -83,7 +85,9 @@ class LocalStack:
         = wait for the queue's visibility timeout, as Lambda does). `on_app_event`: called with
         every event the integration publishes on the app bus (`app_events` keeps the last 1000).
         `app_events=False`: the table's stream is not polled and the app bus's rules reach nothing
-        (the demo, which counts every Buy with Prime call and log line, runs without them)."""
+        (the demo, which counts every Buy with Prime call and log line, runs without them).
+        `route_throttling`: the HttpApi's per-route limits on the front (`make dev` and the flood
+        test turn it on; load tests that install thousands of merchants through Launch leave it off)."""
         self.template = load_template(template) if isinstance(template, (str, Path)) else template
         self._template_dir = Path(template).resolve().parent if isinstance(template, (str, Path)) else PROJECT_ROOT
         self._ports = (front_port, sandbox_port, moto_port)
@@ -110,6 +114,7 @@ class LocalStack:
         self.function_urls: dict[str, LocalFunctionUrl] = {}
         self._tap = BusTap(on_app_event)
         self._app_events = app_events
+        self._route_throttling = route_throttling
         self.notes: list[str] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -153,6 +158,8 @@ class LocalStack:
         environment.set(aws.process_environment(), "the local stack")
         for function in sorted({route.function for route in routes}):
             self._start_function(function, environment)
+        if self._route_throttling:
+            front.throttles = self._route_throttles(routes)
         front.serve(self.functions)
         for name, url in self.function_urls.items():
             if aws.deployed(name):
@@ -168,6 +175,17 @@ class LocalStack:
                     log.warning("%s", self.notes[-1])
         if self._events is not False and self._app_events:
             self._start_app_event_delivery(environment)
+
+    def _route_throttles(self, routes: list[Any]) -> dict[str, TokenBucket]:
+        """API Gateway's per-route limits, from the template's HttpApi (one HttpApi, or none)."""
+        apis = [r for r in self.template["Resources"].values() if r.get("Type") == "AWS::Serverless::HttpApi"]
+        if len(apis) != 1:
+            return {}
+        properties = self.aws.resolve(apis[0].get("Properties", {}))
+        buckets = route_buckets(properties, [route.key for route in routes])
+        if buckets:
+            self.notes.append("route throttles as the template sets them, counted by this one process")
+        return buckets
 
     def _bind_function_urls(self) -> None:
         """Each FunctionUrlConfig's URL on loopback, bound first (the URL is in other functions'
