@@ -16,7 +16,7 @@ ENV       ?= default
 SAM_PATH  := PATH="$(CURDIR)/$(BIN):$$PATH"
 EVENTS    := $(filter-out env,$(basename $(notdir $(wildcard events/*.json))))
 
-.PHONY: help install browser lint format typecheck unit e2e demo dev screenshots bench validate build test deploy redrive replay clean
+.PHONY: help install browser lint format typecheck unit e2e demo dev screenshots bench validate lock audit build test deploy redrive replay clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ help: ## list the targets
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed ## create both virtual environments
 
-$(VENV)/.installed: requirements/dev.txt src/requirements.txt
+$(VENV)/.installed: requirements/dev.txt src/requirements.txt src/requirements-oauth.txt
 	@py=$$(scripts/find-python313.sh); [ -x $(BIN)/python ] || "$$py" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
@@ -85,6 +85,16 @@ validate: install $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint + 
 	$(BIN)/cfn-lint docs/edge/cloudfront-waf.yaml
 	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
+lock: $(VENV)/.installed ## re-lock the Lambda dependencies with hashes after editing src/requirements*.txt
+	$(BIN)/python scripts/lock_requirements.py
+
+AUDIT_VENV := .venv-audit
+audit: ## pip-audit the Lambda locks; exit 2 (and says so) when the vulnerability data cannot be reached
+	@py=$$(scripts/find-python313.sh); [ -x $(AUDIT_VENV)/bin/python ] || "$$py" -m venv $(AUDIT_VENV)
+	@$(AUDIT_VENV)/bin/python -m pip install --quiet pip-audit==2.10.1 || \
+	  { echo "audit: pip-audit could not be installed (no package index reachable): nothing was audited" >&2; exit 2; }
+	$(AUDIT_VENV)/bin/python scripts/audit_requirements.py $(AUDIT_VENV)/bin/pip-audit
+
 build: install ## sam build (no container) into .aws-sam/
 	$(SAM_PATH) $(SAM) build
 
@@ -98,11 +108,12 @@ deploy: $(if $(BUILT),,build) ## deploy ENV=default|dev|prod (guided the first t
 
 # sam local invoke needs Docker; without it the same event runs in-process against moto and the
 # Buy with Prime sandbox. events/sqs-*.json go to EventsFunction, events/sweep*.json to SweepFunction,
-# events/broker-*.json to TokenBrokerFunction, events/outbox-*.json to OutboxPublisherFunction, the
-# others to OAuthFunction (devtools/local_invoke.py).
+# events/broker-*.json to TokenBrokerFunction, events/outbox-*.json to OutboxPublisherFunction,
+# events/example-*.json to ExampleConsumerFunction, the others to OAuthFunction (devtools/local_invoke.py).
 invoke-%: install events/%.json ## invoke a function with events/NAME.json
 	@function=$$(case "$*" in sqs-*) echo EventsFunction;; sweep*) echo SweepFunction;; \
-	  broker-*) echo TokenBrokerFunction;; outbox-*) echo OutboxPublisherFunction;; *) echo OAuthFunction;; esac); \
+	  broker-*) echo TokenBrokerFunction;; outbox-*) echo OutboxPublisherFunction;; \
+	  example-*) echo ExampleConsumerFunction;; *) echo OAuthFunction;; esac); \
 	if docker info >/dev/null 2>&1; then \
 	  $(SAM_PATH) $(SAM) local invoke $$function -e events/$*.json --env-vars events/env.json; \
 	else \
@@ -117,5 +128,5 @@ replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STAC
 	$(BIN)/python -m bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
