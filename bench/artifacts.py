@@ -4,7 +4,7 @@
 - after, x86_64: the same build for this machine (arm64 wheels cannot be imported on x86_64): a
   copy of the template with `Architectures: [x86_64]` and LAMBDA_ARCH=x86_64 for src/Makefile.
 - before, arm64 / x86_64: the same template without `BuildMethod: makefile`, i.e. SAM's default
-  python_pip build (all of requirements.txt and src/ in both functions, no bytecode).
+  python_pip build (all of src/requirements*.txt and src/ in both functions, no bytecode).
 
 Each x86_64 artifact is then copied as Lambda sees it once SAM has zipped it: every file dated
 1980-01-01 (SAM's zip entries carry no date), so timestamp-based .pyc no longer match.
@@ -62,6 +62,8 @@ def _template_copy(target: Path, *, arch: str, makefile: bool) -> Path:
         resource = template["Resources"][logical_id]
         properties = resource["Properties"]
         properties["CodeUri"] = str((PROJECT_ROOT / properties["CodeUri"]).resolve())
+        if not makefile:  # SAM's default build reads CodeUri/requirements.txt: give it all of them
+            properties["CodeUri"] = str(_default_build_source(target.parent))
         properties.pop("Architectures", None)
         metadata = resource.get("Metadata") or {}
         if not makefile:
@@ -74,6 +76,21 @@ def _template_copy(target: Path, *, arch: str, makefile: bool) -> Path:
             resource.pop("Metadata", None)
     target.write_text(json.dumps(template, indent=1), encoding="utf-8")
     return target
+
+
+def _default_build_source(scratch: Path) -> Path:
+    """A copy of src/ whose requirements.txt is OAuthFunction's (everything, as one file)."""
+    source = scratch / "default-build-src"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(PROJECT_ROOT / "src", source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    everything = [
+        line
+        for path in ("requirements.txt", "requirements-oauth.txt")
+        for line in (PROJECT_ROOT / "src" / path).read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith(("#", "-r"))
+    ]
+    (source / "requirements.txt").write_text("\n".join(everything) + "\n", encoding="utf-8")
+    return source
 
 
 def _sam_build(template: Path, build_dir: Path, arch: str, log: Path) -> subprocess.Popen[bytes]:
