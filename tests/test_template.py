@@ -117,7 +117,6 @@ OAUTH_TABLE_ACTIONS = {
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
-    "dynamodb:Query",
 }
 
 # The EC P-256 key Buy with Prime published (public, hence allowed in the template).
