@@ -9,6 +9,7 @@
     python -m bwpctl --stack my-stack attention unroutable
     python -m bwpctl --stack my-stack link <businessProductId> <installationId>
     python -m bwpctl --stack my-stack replay unroutable
+    python -m bwpctl --stack my-stack replay-archive --since 6h --wait
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--queue-url", help="events queue URL (default: the stack's EventsQueueUrl output)")
     top.add_argument("--dlq-url", help="dead-letter queue URL (default: the stack's EventsDeadLetterQueueUrl)")
     top.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL)")
+    top.add_argument("--archive-arn", help="partner event archive (default: the stack's PartnerEventArchiveArn)")
+    top.add_argument("--rule-arn", help="the events rule (default: the stack's PartnerEventsRuleArn)")
     commands = top.add_subparsers(dest="command", required=True)
     commands.add_parser("installations", help="list installations and their token health (never a token)")
     token = commands.add_parser("token", help="print a valid access token for one installation (refreshed if due)")
@@ -57,6 +60,10 @@ def parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="send kept events back to the queue (after fixing the cause)")
     replay.add_argument("outcome", choices=OUTCOMES)
     replay.add_argument("--limit", type=int, default=100)
+    archive = commands.add_parser("replay-archive", help="re-send archived Buy with Prime events of a time span")
+    archive.add_argument("--since", required=True, help="ISO 8601 time (UTC by default) or a span: 90m, 6h, 2d")
+    archive.add_argument("--until", default=None, help="ISO 8601 time (default: now)")
+    archive.add_argument("--wait", action="store_true", help="follow the replay until it ends (at most 10 min)")
     link = commands.add_parser("link", help="register which installation a business product belongs to")
     link.add_argument("business_product_id")
     link.add_argument("installation_id")
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         queue_url=args.queue_url,
         dlq_url=args.dlq_url,
         endpoint_url=args.endpoint_url,
+        archive_arn=args.archive_arn,
+        rule_arn=args.rule_arn,
     )
     print(COMMANDS[args.command](target, args))
     return 0
@@ -139,6 +148,18 @@ def _replay(target: Target, args: argparse.Namespace) -> str:
     return f"replayed {moved.moved} {args.outcome} event(s); {moved.skipped} had no body to replay"
 
 
+def _replay_archive(target: Target, args: argparse.Namespace) -> str:
+    from datetime import UTC, datetime
+
+    from bwpctl.archive import parse_time, start_replay
+
+    until = parse_time(args.until) if args.until else datetime.now(UTC)
+    events = target.client("events")
+    return start_replay(
+        events, target.need("archive_arn"), target.need("rule_arn"), parse_time(args.since), until, wait=args.wait
+    )
+
+
 def _link(target: Target, args: argparse.Namespace) -> str:
     EventStore(target.client("dynamodb"), target.table_name).put_link(
         args.business_product_id, args.installation_id, "operator"
@@ -154,6 +175,7 @@ COMMANDS = {
     "redrive": _redrive,
     "attention": _attention,
     "replay": _replay,
+    "replay-archive": _replay_archive,
     "link": _link,
 }
 

@@ -17,6 +17,8 @@ OUTPUTS = {
     "dead_letter_queue_url": "EventsDeadLetterQueueUrl",
     "secret_arn": "ClientCredentialsSecretArn",
     "bus_name": "PartnerEventBusName",
+    "rule_arn": "PartnerEventsRuleArn",
+    "archive_arn": "PartnerEventArchiveArn",
 }
 PARAMETERS = {"token_url": "BwpTokenUrl", "graphql_url": "BwpGraphqlUrl", "api_version": "BwpApiVersion"}
 
@@ -28,6 +30,8 @@ class Target:
     dead_letter_queue_url: str = ""
     secret_arn: str = ""
     bus_name: str = ""
+    rule_arn: str = ""
+    archive_arn: str = ""
     token_url: str = ""
     graphql_url: str = ""
     api_version: str = ""
@@ -66,12 +70,20 @@ def resolve_target(
     queue_url: str | None = None,
     dlq_url: str | None = None,
     endpoint_url: str | None = None,
+    archive_arn: str | None = None,
+    rule_arn: str | None = None,
 ) -> Target:
     """`--local`, else explicit values over the stack's outputs (`--stack` or BWP_STACK)."""
     if local or os.environ.get("BWP_LOCAL") == "1":
         return local_target()
     endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    values: dict[str, Any] = {"table_name": table, "queue_url": queue_url, "dead_letter_queue_url": dlq_url}
+    values: dict[str, Any] = {
+        "table_name": table,
+        "queue_url": queue_url,
+        "dead_letter_queue_url": dlq_url,
+        "archive_arn": archive_arn,
+        "rule_arn": rule_arn,
+    }
     stack = stack or os.environ.get("BWP_STACK")
     if stack:
         import boto3

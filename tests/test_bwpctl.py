@@ -159,3 +159,19 @@ def test_local_without_a_running_stack_says_so(tmp_path: Any, monkeypatch: pytes
     with pytest.raises(SystemExit) as stopped:
         main(["--local", "installations"])
     assert "make dev" in str(stopped.value)
+
+
+def test_replay_archive_times_read_as_an_operator_types_them() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bwpctl.archive import parse_time, start_replay
+
+    now = datetime.now(UTC)
+    assert abs(parse_time("90m") - (now - timedelta(minutes=90))) < timedelta(seconds=5)
+    assert abs(parse_time("2d") - (now - timedelta(days=2))) < timedelta(seconds=5)
+    assert parse_time("2026-12-01T10:00:00") == datetime(2026, 12, 1, 10, tzinfo=UTC)  # UTC unless told
+    assert parse_time("2026-12-01T10:00:00+01:00") == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    with pytest.raises(SystemExit, match="neither an ISO 8601 time nor a span"):
+        parse_time("yesterday")
+    with pytest.raises(SystemExit, match="nothing to replay"):
+        start_replay(None, "arn", "rule", now, now - timedelta(hours=1))

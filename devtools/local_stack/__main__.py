@@ -97,6 +97,8 @@ def write_state_file(stack: LocalStack, path: Path = STATE_FILE) -> None:
         "queue_url": aws.queue_url("EventsQueue"),
         "dead_letter_queue_url": aws.queue_url("EventsDeadLetterQueue"),
         "bus_name": aws.bus_name,
+        "rule_arn": aws.resources["PartnerEventsRule"].attributes["Arn"],
+        "archive_arn": aws.resources["PartnerEventArchive"].attributes["Arn"],
         "secret_arn": aws.secret_arn(),
         "token_url": stack.sandbox.token_url,
         "graphql_url": stack.sandbox.graphql_url,

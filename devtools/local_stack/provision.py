@@ -97,6 +97,7 @@ class Provisioner:
             "AWS::SQS::Queue": self._queue,
             "AWS::Events::EventBus": self._bus,
             "AWS::Events::Rule": self._rule,
+            "AWS::Events::Archive": self._archive,
         }
 
     # --- driving -----------------------------------------------------------------------------
@@ -237,6 +238,21 @@ class Provisioner:
         if targets:
             self._put_targets(events, logical_id, name, bus, targets)
         return LocalResource(logical_id, "AWS::Events::Rule", name, {"Arn": arn})
+
+    def _archive(self, logical_id: str, properties: dict[str, Any]) -> LocalResource:
+        name = str(properties.get("ArchiveName") or self._local_name(logical_id))[:48]  # EventBridge's limit
+        source = str(properties["SourceArn"])
+        bus = self.local_bus_name(source)
+        arguments: dict[str, Any] = {
+            "ArchiveName": name,
+            "EventSourceArn": self._client("events").describe_event_bus(Name=bus)["Arn"],
+            "RetentionDays": int(properties.get("RetentionDays", 0)),
+        }
+        pattern = properties.get("EventPattern")
+        if pattern is not None:
+            arguments["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        arn = self._client("events").create_archive(**arguments)["ArchiveArn"]
+        return LocalResource(logical_id, "AWS::Events::Archive", name, {"Arn": arn, "ArchiveName": name})
 
     def _put_targets(self, events: Any, logical_id: str, rule: str, bus: str, targets: list[dict[str, Any]]) -> None:
         try:
