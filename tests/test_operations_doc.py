@@ -1,0 +1,44 @@
+"""docs/operations.md has a runbook entry for every alarm the template creates, and each alarm on
+the integration's own metrics watches a metric the code really emits, in the namespace and with
+the service dimension the functions publish under (Globals' Powertools variables)."""
+
+from __future__ import annotations
+
+import re
+
+from devtools.template import PROJECT_ROOT, load_template, resources_of_type
+
+DOC = (PROJECT_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+
+
+def emitted_metrics() -> set[str]:
+    names: set[str] = set()
+    for path in (PROJECT_ROOT / "src").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        names |= set(re.findall(r"\bcount(?:_with_reason)?\(\s*\"([A-Za-z]+)\"", text))
+        names |= set(re.findall(r"\(\s*\"([A-Za-z]+)\",\s*report\.", text))  # the sweep's gauges
+    return names
+
+
+def test_every_alarm_has_a_runbook_entry() -> None:
+    anchors = set(re.findall(r"^### ([a-z0-9]+)$", DOC, re.M))
+    missing = [
+        name for name in resources_of_type(load_template(), "AWS::CloudWatch::Alarm") if name.lower() not in anchors
+    ]
+    assert not missing, f"docs/operations.md has no entry for {missing}"
+
+
+def test_alarms_on_our_metrics_watch_what_the_code_emits() -> None:
+    template = load_template()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    emitted = emitted_metrics()
+    ours = {
+        name: alarm["Properties"]
+        for name, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+        if not str(alarm["Properties"].get("Namespace", "")).startswith("AWS/")
+    }
+    assert ours  # the handled-failure alarms exist
+    for name, properties in ours.items():
+        assert properties["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"], name
+        assert properties["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}], name
+        assert properties["MetricName"] in emitted, f"{name}: no code emits {properties['MetricName']}"
