@@ -21,9 +21,12 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "src")]
 
+from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+
 from bwpctl import installations as inst  # noqa: E402
 from bwpctl.replay import redrive, replay_attention  # noqa: E402
 from bwpctl.target import Target, resolve_target  # noqa: E402
+from shared.models import InstallationStatus  # noqa: E402
 from shared.store.event_records import ATTENTION_OUTCOMES, EventStore  # noqa: E402
 
 OUTCOMES = sorted(o.value for o in ATTENTION_OUTCOMES)
@@ -40,7 +43,13 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--archive-arn", help="partner event archive (default: the stack's PartnerEventArchiveArn)")
     top.add_argument("--rule-arn", help="the events rule (default: the stack's PartnerEventsRuleArn)")
     commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("installations", help="list installations and their token health (never a token)")
+    listing = commands.add_parser(
+        "installations", help="installations per status (from the index); --list one status with token health"
+    )
+    listing.add_argument("--list", choices=[s.value for s in inst.LISTED_STATUSES], help="list this status")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
+    show_one = commands.add_parser("show", help="one installation: status, install time, token health (never a token)")
+    show_one.add_argument("installation_id")
     token = commands.add_parser("token", help="print a valid access token for one installation (refreshed if due)")
     token.add_argument("installation_id")
     graphql = commands.add_parser("graphql", help="run a GraphQL query as an installation")
@@ -72,23 +81,38 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    target = resolve_target(
-        args.stack,
-        local=args.local,
-        table=args.table,
-        queue_url=args.queue_url,
-        dlq_url=args.dlq_url,
-        endpoint_url=args.endpoint_url,
-        archive_arn=args.archive_arn,
-        rule_arn=args.rule_arn,
-    )
-    print(COMMANDS[args.command](target, args))
+    try:
+        target = resolve_target(
+            args.stack,
+            local=args.local,
+            table=args.table,
+            queue_url=args.queue_url,
+            dlq_url=args.dlq_url,
+            endpoint_url=args.endpoint_url,
+            archive_arn=args.archive_arn,
+            rule_arn=args.rule_arn,
+        )
+        print(COMMANDS[args.command](target, args))
+    except (BotoCoreError, ClientError) as error:  # an AWS answer, said plainly: no traceback
+        print(f"bwpctl {args.command}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _installations(target: Target, args: argparse.Namespace) -> str:
-    rows = [inst.describe(i) for i in inst.installations(target)]
-    return "\n".join([*rows, f"{len(rows)} installation(s)"])
+    if args.list:
+        rows = [inst.describe(i) for i in inst.installations(target, InstallationStatus(args.list), args.limit)]
+        return "\n".join([*rows, f"{len(rows)} {args.list} installation(s) listed (--limit {args.limit})"])
+    found = inst.counts(target)
+    lines = [f"{status.value}: {number}" for status, number in found.items()]
+    return "\n".join([*lines, "(uninstalled installations are not indexed; `show ID` reads any one)"])
+
+
+def _show(target: Target, args: argparse.Namespace) -> str:
+    installation = inst.store_of(target).get(args.installation_id)
+    if installation is None:
+        raise SystemExit(f"no installation {args.installation_id} in {target.table_name}")
+    return inst.describe(installation)
 
 
 def _token(target: Target, args: argparse.Namespace) -> str:
@@ -169,6 +193,7 @@ def _link(target: Target, args: argparse.Namespace) -> str:
 
 COMMANDS = {
     "installations": _installations,
+    "show": _show,
     "token": _token,
     "graphql": _graphql,
     "publish": _publish,

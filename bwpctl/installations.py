@@ -3,6 +3,7 @@ asked explicitly, a fresh access token or a GraphQL query run as an installation
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,28 +11,26 @@ from typing import Any
 from bwpctl.target import Target
 from shared.models import Installation, InstallationStatus
 from shared.store.installations import InstallationStore
-from shared.store.keys import INSTALLATION_PREFIX, INSTALLATION_SK
+
+LISTED_STATUSES = (InstallationStatus.ACTIVE, InstallationStatus.NEEDS_REAUTHORIZATION)
 
 
-def installations(target: Target) -> Iterator[Installation]:
-    """Every installation item (a Scan: the operator's tool, never the functions' hot path)."""
-    dynamodb = target.client("dynamodb")
-    store = InstallationStore(dynamodb, target.table_name)
-    arguments: dict[str, Any] = {
-        "TableName": target.table_name,
-        "FilterExpression": "sk = :sk AND begins_with(pk, :prefix)",
-        "ExpressionAttributeValues": {":sk": {"S": INSTALLATION_SK}, ":prefix": {"S": INSTALLATION_PREFIX}},
-        "ProjectionExpression": "pk",
-    }
-    while True:
-        page = dynamodb.scan(**arguments)
-        for item in page.get("Items", []):
-            installation = store.get(item["pk"]["S"][len(INSTALLATION_PREFIX) :])
-            if installation is not None:
-                yield installation
-        if "LastEvaluatedKey" not in page:
-            return
-        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+def store_of(target: Target) -> InstallationStore:
+    return InstallationStore(target.client("dynamodb"), target.table_name)
+
+
+def counts(target: Target) -> dict[InstallationStatus, int]:
+    """Installations per status, from the TokenSweep index (COUNT queries: no Scan, no item read)."""
+    store = store_of(target)
+    return {status: store.count_with_status(status) for status in LISTED_STATUSES}
+
+
+def installations(target: Target, status: InstallationStatus, limit: int) -> Iterator[Installation]:
+    """Up to `limit` installations with `status`: IDs from the index, items 100 per BatchGetItem."""
+    store = store_of(target)
+    ids = itertools.islice(store.ids_with_status(status), limit)
+    while batch := list(itertools.islice(ids, 100)):
+        yield from store.get_many(batch)
 
 
 def health(installation: Installation, now: float | None = None) -> str:

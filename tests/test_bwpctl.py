@@ -133,8 +133,10 @@ def test_installations_token_and_graphql_against_the_local_stack(
 ) -> None:
     events.install("inst-cli", "bp-cli", expired=True)
     assert main(["--local", "installations"]) == 0
+    assert "active: 1" in capsys.readouterr().out
+    assert main(["--local", "installations", "--list", "active"]) == 0
     listing = capsys.readouterr().out
-    assert "inst-cli  active" in listing and "access token expired" in listing and "1 installation(s)" in listing
+    assert "inst-cli  active" in listing and "access token expired" in listing and "1 active installation(s)" in listing
     assert "Atza|" not in listing  # health, never a token
     assert main(["--local", "token", "inst-cli"]) == 0
     token = capsys.readouterr().out.strip()
@@ -175,3 +177,80 @@ def test_replay_archive_times_read_as_an_operator_types_them() -> None:
         parse_time("yesterday")
     with pytest.raises(SystemExit, match="nothing to replay"):
         start_replay(None, "arn", "rule", now, now - timedelta(hours=1))
+
+
+# --------------------------------------------------------------------------- installations at scale
+
+ACTIVE, REAUTH, GONE = 1000, 150, 50
+
+
+@pytest.fixture
+def many_installations(dynamodb: Any) -> list[str]:
+    """1,200 installations: 1,000 active, 150 needing re-authorisation, 50 uninstalled."""
+    from shared.models import TokenSet
+    from shared.store.installations import InstallationStore
+
+    store = InstallationStore(dynamodb, TABLE_NAME)
+    ids = [f"amzn1.bwp.installation.scale-{n:05d}" for n in range(ACTIVE + REAUTH + GONE)]
+    now = 1_800_000_000
+    for n, installation_id in enumerate(ids):
+        refresh = f"rt-{n}"
+        store.save_installation(installation_id, TokenSet(access_token=f"at-{n}", refresh_token=refresh), now)
+        if ACTIVE <= n < ACTIVE + REAUTH:
+            assert store.acquire_refresh_lease(installation_id, "op", refresh, now, 30) is not None
+            assert store.mark_needs_reauthorization(installation_id, "op", refresh, "invalid_grant", now)
+        elif n >= ACTIVE + REAUTH:
+            store.uninstall(installation_id, (now + 1) * 1000, now + 1)
+    return ids
+
+
+@pytest.fixture
+def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every DynamoDB operation bwpctl makes, by name."""
+    from bwpctl.target import Target
+
+    calls: list[str] = []
+    original = Target.client
+
+    def counting(self: Target, service: str) -> Any:
+        client = original(self, service)
+        if service == "dynamodb":
+            client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        return client
+
+    monkeypatch.setattr(Target, "client", counting)
+    return calls
+
+
+def test_installation_counts_come_from_the_index_without_a_scan_or_an_item_read(
+    many_installations: list[str], dynamodb_calls: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--table", TABLE_NAME, "installations"]) == 0
+    out = capsys.readouterr().out
+    assert f"active: {ACTIVE}" in out and f"needs_reauthorization: {REAUTH}" in out
+    assert set(dynamodb_calls) == {"Query"} and len(dynamodb_calls) == 2 * 8  # 2 statuses x 8 shards, a page each
+    print(f"bwpctl installations over {len(many_installations)}: {len(dynamodb_calls)} Query calls, no Scan")
+
+
+def test_listing_reads_one_status_in_batches_and_stops_at_the_limit(
+    many_installations: list[str], dynamodb_calls: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--table", TABLE_NAME, "installations", "--list", "needs_reauthorization", "--limit", "120"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 121 and rows[-1].startswith("120 needs_reauthorization installation(s) listed")
+    assert all("needs re-authorisation" in row for row in rows[:-1])
+    assert "Scan" not in dynamodb_calls and "GetItem" not in dynamodb_calls
+    assert dynamodb_calls.count("BatchGetItem") == 2  # 100 + 20
+    assert not any("at-" in row or "rt-" in row for row in rows)  # never a token
+
+
+def test_show_reads_one_installation_and_mistakes_are_told_without_a_traceback(
+    many_installations: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--table", TABLE_NAME, "show", many_installations[-1]]) == 0
+    assert f"{many_installations[-1]}  uninstalled" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"no installation amzn1\.bwp\.installation\.nobody"):
+        main(["--table", TABLE_NAME, "show", "amzn1.bwp.installation.nobody"])
+    assert main(["--table", "no-such-table", "installations"]) == 1
+    err = capsys.readouterr().err
+    assert "ResourceNotFoundException" in err and "Traceback" not in err

@@ -250,6 +250,31 @@ class InstallationStore:
             ):
                 yield str(item["pk"]["S"]).removeprefix(INSTALLATION_PREFIX)
 
+    def ids_with_status(self, status: InstallationStatus, page_size: int = 100) -> Iterator[str]:
+        """IDs of the installations with `status` (active or needs re-authorisation), from the index."""
+        for shard in range(SWEEP_SHARDS):
+            values = {":shard": s(f"{status.value.upper()}#{shard}")}
+            for item in self._query_index("#shard = :shard", values, page_size=page_size):
+                yield str(item["pk"]["S"]).removeprefix(INSTALLATION_PREFIX)
+
+    def get_many(self, installation_ids: list[str]) -> list[Installation]:
+        """The installations of up to 100 IDs in one BatchGetItem (unprocessed keys asked again)."""
+        if len(installation_ids) > 100:
+            raise ValueError("BatchGetItem reads at most 100 keys")
+        keys = [installation_key(i) for i in installation_ids]
+        found: list[Installation] = []
+        for _ in range(10):  # DynamoDB hands back what it could not read; bounded, never a busy loop
+            if not keys:
+                break
+            answer = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys}})
+            for item in answer.get("Responses", {}).get(self._table, []):
+                found.append(_installation(str(item["pk"]["S"]).removeprefix(INSTALLATION_PREFIX), item))
+            keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        if keys:
+            raise RuntimeError(f"DynamoDB left {len(keys)} installations unread after 10 tries (throttled)")
+        order = {installation_id: index for index, installation_id in enumerate(installation_ids)}
+        return sorted(found, key=lambda installation: order[installation.installation_id])
+
     def count_with_status(self, status: InstallationStatus) -> int:
         """How many installations have `status` (active or needs re-authorisation), from the index:
         COUNT queries read only the index's keys (about 100 bytes an installation)."""
