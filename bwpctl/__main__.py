@@ -17,14 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "src")]
 
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from bwpctl import installations as inst  # noqa: E402
-from bwpctl.replay import redrive, replay_attention  # noqa: E402
+from bwpctl.replay import peek, redrive, replay_attention, start_move_task  # noqa: E402
 from bwpctl.target import Target, resolve_target  # noqa: E402
 from shared.models import InstallationStatus  # noqa: E402
 from shared.store.event_records import ATTENTION_OUTCOMES, EventStore  # noqa: E402
@@ -62,8 +64,17 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--order")
     publish.add_argument("--format", choices=["2024-11-01", "2024-01-01", "legacy"], default="2024-11-01")
     publish.add_argument("--installation", help="contextKeys.installationId (legacy format)")
-    move = commands.add_parser("redrive", help="move the dead-letter queue's messages back to the events queue")
-    move.add_argument("--limit", type=int, default=1000)
+    move = commands.add_parser(
+        "redrive", help="move the DLQ's messages back to the events queue (on AWS: SQS's StartMessageMoveTask)"
+    )
+    move.add_argument("--limit", type=int, default=1000, help="with --loop: at most this many")
+    move.add_argument("--loop", action="store_true", help="move them one by one here (default with an endpoint URL)")
+    dlq = commands.add_parser("dlq", help="look at the dead-letter queue without moving anything")
+    dlq.add_argument("action", choices=["peek"])
+    dlq.add_argument("--limit", type=int, default=10)
+    event = commands.add_parser("event", help="the record of one processed event (outcome, reason, times)")
+    event.add_argument("event_id")
+    event.add_argument("--key", help="its scoped idempotency key, for events recorded under one")
     show = commands.add_parser("attention", help="list events kept for an operator")
     show.add_argument("outcome", choices=OUTCOMES)
     replay = commands.add_parser("replay", help="send kept events back to the queue (after fixing the cause)")
@@ -150,10 +161,40 @@ def _publish(target: Target, args: argparse.Namespace) -> str:
 
 
 def _redrive(target: Target, args: argparse.Namespace) -> str:
+    if not (args.loop or target.endpoint_url):  # AWS itself: let SQS move them
+        handle = start_move_task(target.client("sqs"), target.need("dead_letter_queue_url"), target.need("queue_url"))
+        return f"SQS is moving the DLQ's messages back to the events queue (task {handle})"
     moved = redrive(
         target.client("sqs"), target.need("dead_letter_queue_url"), target.need("queue_url"), limit=args.limit
     )
     return f"redrove {moved.moved} message(s) from the dead-letter queue; {moved.skipped} not accepted"
+
+
+def _dlq(target: Target, args: argparse.Namespace) -> str:
+    rows = []
+    for message in peek(target.client("sqs"), target.need("dead_letter_queue_url"), args.limit):
+        try:
+            parsed = json.loads(message["Body"])
+        except json.JSONDecodeError:
+            parsed = None
+        body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
+        attributes = message.get("Attributes", {})
+        sent = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(attributes.get("SentTimestamp", 0)) // 1000))
+        kind = body.get("detail-type", "?") if body else "not an EventBridge event"
+        event_id = (detail or {}).get("eventId") or body.get("id", "-")
+        received = attributes.get("ApproximateReceiveCount", "?")
+        rows.append(f"{message['MessageId']}  sent {sent} UTC  received {received}x  {kind}  eventId={event_id}")
+    return "\n".join([*rows, f"{len(rows)} message(s) shown; nothing moved"])
+
+
+def _event(target: Target, args: argparse.Namespace) -> str:
+    record = EventStore(target.client("dynamodb"), target.table_name).event(args.event_id, args.key)
+    if record is None:
+        hint = "" if args.key else " (an event processed with an idempotency key is recorded under it: --key)"
+        raise SystemExit(f"no record of event {args.event_id}{hint}")
+    record.pop("raw", None)  # the body as received: `attention` and `replay` handle it
+    return json.dumps(record, indent=2, sort_keys=True, default=str)
 
 
 def _attention(target: Target, args: argparse.Namespace) -> str:
@@ -198,6 +239,8 @@ COMMANDS = {
     "graphql": _graphql,
     "publish": _publish,
     "redrive": _redrive,
+    "dlq": _dlq,
+    "event": _event,
     "attention": _attention,
     "replay": _replay,
     "replay-archive": _replay_archive,

@@ -61,3 +61,26 @@ def replay_attention(store: EventStore, sqs: Any, queue_url: str, outcome: str, 
         store.delete_attention(item)
         result.moved += 1
     return result
+
+
+def start_move_task(sqs: Any, dlq_url: str, queue_url: str) -> str:
+    """On AWS: SQS's own redrive (StartMessageMoveTask) from the DLQ to the events queue; its handle.
+    SQS moves the messages itself, at its own pace, and keeps their attributes."""
+    arns = [
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for url in (dlq_url, queue_url)
+    ]
+    answer = sqs.start_message_move_task(SourceArn=arns[0], DestinationArn=arns[1])
+    return str(answer["TaskHandle"])
+
+
+def peek(sqs: Any, dlq_url: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Up to `limit` DLQ messages, made visible again at once (a peek moves nothing)."""
+    messages = sqs.receive_message(
+        QueueUrl=dlq_url,
+        MaxNumberOfMessages=max(1, min(10, limit)),
+        VisibilityTimeout=0,
+        WaitTimeSeconds=0,
+        MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+    ).get("Messages", [])
+    return list(messages)

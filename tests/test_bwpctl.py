@@ -46,7 +46,7 @@ def test_redrive_moves_every_message_back_and_empties_the_dlq(
     sent = [json.dumps({"n": i}) for i in range(23)]
     for body in sent:
         sqs.send_message(QueueUrl=queues["dlq"], MessageBody=body)
-    assert main([*_args(queues), "redrive"]) == 0
+    assert main([*_args(queues), "redrive", "--loop"]) == 0
     assert "redrove 23 message(s)" in capsys.readouterr().out
     assert sorted(_bodies(queues["queue"])) == sorted(sent)
     assert _bodies(queues["dlq"]) == []
@@ -254,3 +254,67 @@ def test_show_reads_one_installation_and_mistakes_are_told_without_a_traceback(
     assert main(["--table", "no-such-table", "installations"]) == 1
     err = capsys.readouterr().err
     assert "ResourceNotFoundException" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- the DLQ and one event
+
+
+def test_dlq_peek_shows_what_waits_and_moves_nothing(
+    queues: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = boto3.client("sqs")
+    envelope = partner_event("ORDER_CONFIRMED", [resource_path("bp-x", order_id="o-1")])
+    sqs.send_message(QueueUrl=queues["dlq"], MessageBody=json.dumps(envelope))
+    sqs.send_message(QueueUrl=queues["dlq"], MessageBody="{not json")
+    assert main([*_args(queues), "dlq", "peek"]) == 0
+    out = capsys.readouterr().out
+    assert f"ORDER_CONFIRMED  eventId={envelope['detail']['eventId']}" in out
+    assert "not an EventBridge event" in out and "2 message(s) shown; nothing moved" in out
+    assert len(_bodies(queues["dlq"])) == 2 and _bodies(queues["queue"]) == []
+
+
+def test_event_shows_one_record_without_its_body(
+    queues: dict[str, str], dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    EventStore(dynamodb, TABLE_NAME).record(
+        EventRecord(
+            event_id="e-2",
+            outcome=Verdict.FAILED,
+            message_id="m-2",
+            processed_at=1,
+            expires_at=2,
+            reason="invalid_json",
+            raw="{broken",
+            event_time="2026-01-01T00:00:00Z",
+        )
+    )
+    assert main([*_args(queues), "event", "e-2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["outcome"], shown["reason"]) == ("failed", "invalid_json") and "raw" not in shown
+    with pytest.raises(SystemExit, match="no record of event e-3"):
+        main([*_args(queues), "event", "e-3"])
+
+
+def test_redrive_on_aws_is_sqs_own_move_task(queues: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an endpoint URL (AWS itself) redrive asks SQS to move the messages; moto has no move
+    task, so its client is wrapped here to record the call."""
+    from bwpctl.target import Target
+
+    started: list[dict[str, str]] = []
+    original = Target.client
+
+    def with_move_task(self: Target, service: str) -> Any:
+        client = original(self, service)
+        if service == "sqs":
+            client.start_message_move_task = lambda **kw: started.append(kw) or {"TaskHandle": "task-1"}
+        return client
+
+    monkeypatch.setattr(Target, "client", with_move_task)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert main([*_args(queues), "redrive"]) == 0
+    sqs = boto3.client("sqs")
+    arn = {
+        u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for u in queues.values()
+    }
+    assert started == [{"SourceArn": arn[queues["dlq"]], "DestinationArn": arn[queues["queue"]]}]
