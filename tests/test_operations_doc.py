@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from devtools.template import PROJECT_ROOT, load_template, resources_of_type
 
 DOC = (PROJECT_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
@@ -17,6 +19,7 @@ def emitted_metrics() -> set[str]:
         text = path.read_text(encoding="utf-8")
         names |= set(re.findall(r"\bcount(?:_with_reason)?\(\s*\"([A-Za-z]+)\"", text))
         names |= set(re.findall(r"\(\s*\"([A-Za-z]+)\",\s*report\.", text))  # the sweep's gauges
+        names |= set(re.findall(r"Verdict\.[A-Z_]+: \"([A-Za-z]+)\"", text))  # the events' verdicts
     return names
 
 
@@ -42,3 +45,18 @@ def test_alarms_on_our_metrics_watch_what_the_code_emits() -> None:
         assert properties["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"], name
         assert properties["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}], name
         assert properties["MetricName"] in emitted, f"{name}: no code emits {properties['MetricName']}"
+
+
+def test_duration_alarms_fire_at_80_percent_of_their_functions_timeout() -> None:
+    template = load_template()
+    default_timeout = template["Globals"]["Function"]["Timeout"]
+    durations = {
+        name: alarm["Properties"]
+        for name, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"]["MetricName"] == "Duration"
+    }
+    assert durations
+    for name, properties in durations.items():
+        (dimension,) = properties["Dimensions"]
+        function = template["Resources"][dimension["Value"]["Ref"]]["Properties"]
+        assert properties["Threshold"] == pytest.approx(0.8 * function.get("Timeout", default_timeout) * 1000), name

@@ -709,8 +709,10 @@ def alarm_problems(template: dict[str, Any]) -> list[str]:
         for key in ("AlarmActions", "OKActions"):
             if not any(action in topics for action in properties.get(key, [])):
                 problems.append(f"{alarm_id}: {key} notify no SNS topic of this template")
-        if properties.get("TreatMissingData") != "notBreaching":
-            problems.append(f"{alarm_id}: TreatMissingData must be notBreaching (idle is healthy)")
+        # idle is healthy, except for an alarm on too little (silence is what it looks for)
+        expected = "breaching" if properties.get("ComparisonOperator", "").startswith("LessThan") else "notBreaching"
+        if properties.get("TreatMissingData") != expected:
+            problems.append(f"{alarm_id}: TreatMissingData must be {expected}")
     for function_id in functions(template):
         errors = alarms_on(template, "AWS/Lambda", "Errors", {"Name": "FunctionName", "Value": {"Ref": function_id}})
         if not any(fires_on_first(alarm) for alarm in errors):
