@@ -4,6 +4,7 @@ the service dimension the functions publish under (Globals' Powertools variables
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -17,7 +18,9 @@ def emitted_metrics() -> set[str]:
     names: set[str] = set()
     for path in (PROJECT_ROOT / "src").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
-        names |= set(re.findall(r"\bcount(?:_with_reason)?\(\s*\"([A-Za-z]+)\"", text))
+        for arguments in re.findall(r"\bcount(?:_with_reason)?\(([^()]*)\)", text):
+            names |= set(re.findall(r"\"([A-Z][A-Za-z]+)\"", arguments))
+        names |= set(re.findall(r"add_metric\(\s*name=\"([A-Za-z]+)\"", text))
         names |= set(re.findall(r"\(\s*\"([A-Za-z]+)\",\s*report\.", text))  # the sweep's gauges
         names |= set(re.findall(r"Verdict\.[A-Z_]+: \"([A-Za-z]+)\"", text))  # the events' verdicts
     return names
@@ -60,3 +63,15 @@ def test_duration_alarms_fire_at_80_percent_of_their_functions_timeout() -> None
         (dimension,) = properties["Dimensions"]
         function = template["Resources"][dimension["Value"]["Ref"]]["Properties"]
         assert properties["Threshold"] == pytest.approx(0.8 * function.get("Timeout", default_timeout) * 1000), name
+
+
+def test_the_dashboard_is_valid_json_on_metrics_that_exist() -> None:
+    template = load_template()
+    body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    references = set(re.findall(r"\$\{([^}]+)\}", body))
+    for reference in references - {"AWS::Region"}:
+        assert reference.split(".")[0] in template["Resources"], f"the dashboard names no resource {reference}"
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    ours = {m[1] for w in widgets for m in w["properties"]["metrics"] if m[0] == namespace}
+    assert ours and not ours - emitted_metrics(), f"no code emits {sorted(ours - emitted_metrics())}"
