@@ -16,7 +16,14 @@ ENV       ?= default
 SAM_PATH  := PATH="$(CURDIR)/$(BIN):$$PATH"
 EVENTS    := $(filter-out env,$(basename $(notdir $(wildcard events/*.json))))
 
-.PHONY: help install browser lint format typecheck unit e2e demo dev screenshots bench validate lock audit build test deploy redrive replay clean
+# A virtual environment is usable when its python is 3.13 and has pip: one left by a Ctrl-C during
+# its creation, or made by another Python, is rebuilt (checked on every run, so a stamp left
+# inside a broken one does not hide it).
+venv_ok = $(1)/bin/python -c 'import sys, pip; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null
+venv_force = $(if $(shell $(call venv_ok,$(1)) && echo ok),,FORCE)
+FORCE:
+
+.PHONY: FORCE help install browser lint format typecheck unit e2e demo dev screenshots bench validate lock audit build test deploy redrive replay clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -24,14 +31,14 @@ help: ## list the targets
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed ## create both virtual environments
 
-$(VENV)/.installed: requirements/dev.txt src/requirements.txt src/requirements-oauth.txt
-	@py=$$(scripts/find-python313.sh); [ -x $(BIN)/python ] || "$$py" -m venv $(VENV)
+$(VENV)/.installed: requirements/dev.txt src/requirements.txt src/requirements-oauth.txt $(call venv_force,$(VENV))
+	@py=$$(scripts/find-python313.sh); $(call venv_ok,$(VENV)) || { rm -rf $(VENV); "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	@touch $@
 
-$(SAM_VENV)/.installed: requirements/sam.txt
-	@py=$$(scripts/find-python313.sh); [ -x $(SAM_VENV)/bin/python ] || "$$py" -m venv $(SAM_VENV)
+$(SAM_VENV)/.installed: requirements/sam.txt $(call venv_force,$(SAM_VENV))
+	@py=$$(scripts/find-python313.sh); $(call venv_ok,$(SAM_VENV)) || { rm -rf $(SAM_VENV); "$$py" -m venv $(SAM_VENV); }
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
 	@touch $@
@@ -44,8 +51,8 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## install Debian's chromium for the browser tests (apt-get)
 
-$(CHECKOV_VENV)/.installed: requirements/checkov.txt
-	@py=$$(scripts/find-python313.sh); [ -x $(CHECKOV_VENV)/bin/python ] || "$$py" -m venv $(CHECKOV_VENV)
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt $(call venv_force,$(CHECKOV_VENV))
+	@py=$$(scripts/find-python313.sh); $(call venv_ok,$(CHECKOV_VENV)) || { rm -rf $(CHECKOV_VENV); "$$py" -m venv $(CHECKOV_VENV); }
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	@touch $@
@@ -90,7 +97,7 @@ lock: $(VENV)/.installed ## re-lock the Lambda dependencies with hashes after ed
 
 AUDIT_VENV := .venv-audit
 audit: ## pip-audit the Lambda locks; exit 2 (and says so) when the vulnerability data cannot be reached
-	@py=$$(scripts/find-python313.sh); [ -x $(AUDIT_VENV)/bin/python ] || "$$py" -m venv $(AUDIT_VENV)
+	@py=$$(scripts/find-python313.sh); $(call venv_ok,$(AUDIT_VENV)) || { rm -rf $(AUDIT_VENV); "$$py" -m venv $(AUDIT_VENV); }
 	@$(AUDIT_VENV)/bin/python -m pip install --quiet pip-audit==2.10.1 || \
 	  { echo "audit: pip-audit could not be installed (no package index reachable): nothing was audited" >&2; exit 2; }
 	$(AUDIT_VENV)/bin/python scripts/audit_requirements.py $(AUDIT_VENV)/bin/pip-audit

@@ -5,12 +5,15 @@ commands to act as Buy with Prime (devtools/local_stack/console.py; `help` lists
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from devtools.local_stack.console import run_command
 from devtools.local_stack.stack import LocalStack
@@ -61,12 +64,39 @@ def main(argv: list[str] | None = None) -> int:
         on_app_event=print_app_event,
         route_throttling=True,
     )
-    with stack:
+    running = running_stack(STATE_FILE)
+    if running:
+        print(f"a local stack is already running ({running}): use it, or stop it first (Ctrl-C there)", file=sys.stderr)
+        return 1
+    try:
+        stack.start()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        ports = f"{args.front_port}, {args.sandbox_port}, {args.moto_port}"
+        print(
+            f"a port make dev needs is in use ({ports}): free it or pass --front-port/--sandbox-port/"
+            "--moto-port (DEV_FLAGS=...)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
         write_state_file(stack)
-        try:
-            return _serve(stack, args)
-        finally:
-            STATE_FILE.unlink(missing_ok=True)  # bwpctl --local must not find a stack that is gone
+        return _serve(stack, args)
+    finally:
+        STATE_FILE.unlink(missing_ok=True)  # bwpctl --local must not find a stack that is gone
+        stack.stop()
+
+
+def running_stack(path: Path) -> str | None:
+    """The Launch URL of a stack whose state file is there and whose moto still answers, else None
+    (a file left by a killed run is stale: it is replaced)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        requests.get(f"{state['endpoint_url']}/moto-api/", timeout=2)
+    except (OSError, ValueError, KeyError, requests.RequestException):
+        return None
+    return str(state.get("launch_url") or state["endpoint_url"])
 
 
 def _serve(stack: LocalStack, args: argparse.Namespace) -> int:
