@@ -860,7 +860,6 @@ def test_globals_configure_powertools(template: dict[str, Any]) -> None:
     assert set(variables) == {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "BuyWithPrimeIntegration"
-    assert template["Globals"]["Function"]["Tracing"] == "Active"
 
 
 def test_lambda_application_log_level_follows_the_log_level_parameter(template: dict[str, Any]) -> None:
