@@ -23,7 +23,7 @@ venv_ok = $(1)/bin/python -c 'import sys, pip; sys.exit(sys.version_info[:2] != 
 venv_force = $(if $(shell $(call venv_ok,$(1)) && echo ok),,FORCE)
 FORCE:
 
-.PHONY: FORCE help install browser lint format typecheck unit e2e demo dev screenshots bench validate lock audit build test deploy redrive replay clean
+.PHONY: FORCE help install browser lint format typecheck unit pytest e2e demo dev screenshots bench validate lock audit build test deploy redrive replay clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -68,8 +68,11 @@ format: $(VENV)/.installed ## apply ruff's fixes and formatting
 typecheck: $(VENV)/.installed ## mypy --strict over src/ and sandbox/
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed $(CHROMIUM) ## pytest: unit, integration and end-to-end tests (moto, sandbox, Chromium)
-	$(BIN)/pytest
+unit: $(VENV)/.installed ## the fast loop: every test but the local stack, browser and reliability suites
+	$(BIN)/pytest -q tests --ignore=tests/e2e --ignore=tests/reliability
+
+pytest: $(VENV)/.installed $(CHROMIUM) ## every test (moto, sandbox, local stack, Chromium), with src/'s coverage
+	$(BIN)/pytest --cov=src --cov-report=term:skip-covered
 
 e2e: $(VENV)/.installed $(CHROMIUM) ## end-to-end tests only: the local stack and headless Chromium
 	$(BIN)/pytest -m e2e tests/e2e
@@ -105,7 +108,7 @@ audit: ## pip-audit the Lambda locks; exit 2 (and says so) when the vulnerabilit
 build: install ## sam build (no container) into .aws-sam/
 	$(SAM_PATH) $(SAM) build
 
-test: lint typecheck unit validate build ## everything CI runs
+test: lint typecheck pytest validate build ## everything CI runs
 
 # BUILT=1: deploy what `make build` built, installing and building nothing (CI assumes its AWS role
 # only after the build, so no package code runs with credentials).

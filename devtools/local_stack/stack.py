@@ -23,11 +23,10 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
-from devtools.function_url import LocalFunctionUrl
 from devtools.local_stack.aws import ACCOUNT_ID, DEFAULT_REGION, LOCAL_CREDENTIALS, LocalAws, start_local_aws
 from devtools.local_stack.front import LocalFront
 from devtools.local_stack.functions import (
@@ -46,6 +45,9 @@ from devtools.local_stack.throttle import TokenBucket, route_buckets
 from devtools.template import PROJECT_ROOT, TEMPLATE_PATH, load_template
 from sandbox.events import SOURCE as SANDBOX_EVENT_SOURCE
 from sandbox.server import BuyWithPrimeSandbox
+
+if TYPE_CHECKING:  # devtools.function_url imports this package's front: imported when used
+    from devtools.function_url import LocalFunctionUrl
 
 log = logging.getLogger("devtools.local_stack")
 
@@ -190,6 +192,8 @@ class LocalStack:
     def _bind_function_urls(self) -> None:
         """Each FunctionUrlConfig's URL on loopback, bound first (the URL is in other functions'
         environments); requests must carry a valid SigV4 signature of the local credentials."""
+        from devtools.function_url import LocalFunctionUrl
+
         for function in functions(self.template):
             if "FunctionUrlConfig" in function_properties(self.template, function):
                 url = LocalFunctionUrl(
