@@ -76,7 +76,7 @@ def test_the_test_job_runs_the_same_make_target_as_ci_run(workflow: dict[str, An
     job = workflow["jobs"]["test"]
     assert command in _runs(job)
     assert job["env"] == exported == {"CI": "true"}
-    assert make_prerequisites("test") == ["lint", "typecheck", "unit", "validate", "build"]
+    assert make_prerequisites("test") == ["lint", "typecheck", "pytest", "validate", "build"]
 
 
 def test_the_test_job_has_ubuntu_python_313_a_pip_cache_and_chromium(workflow: dict[str, Any]) -> None:
