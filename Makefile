@@ -138,5 +138,5 @@ replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STAC
 	$(BIN)/python -m bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
