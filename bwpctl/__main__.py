@@ -178,7 +178,7 @@ def _dlq(target: Target, args: argparse.Namespace) -> str:
         except json.JSONDecodeError:
             parsed = None
         body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
-        detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
+        detail = body.get("detail") if isinstance(body.get("detail"), dict) else None
         attributes = message.get("Attributes", {})
         sent = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(attributes.get("SentTimestamp", 0)) // 1000))
         kind = body.get("detail-type", "?") if body else "not an EventBridge event"

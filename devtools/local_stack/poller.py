@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from devtools.local_stack.background import BackgroundPolling
 
 log = logging.getLogger("devtools.local_stack")
 
@@ -62,7 +63,10 @@ class PollStats:
     errors: list[str] = field(default_factory=list)
 
 
-class SqsPoller:
+class SqsPoller(BackgroundPolling):
+    thread_name = "sqs-poller"
+    idle_wait = 0.05
+
     def __init__(
         self,
         sqs: Any,
@@ -84,8 +88,7 @@ class SqsPoller:
         self.retry_delay_seconds = retry_delay_seconds
         self.receive_wait_seconds = receive_wait_seconds
         self.stats = PollStats()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # --- one batch -------------------------------------------------------------------------------
     def _receive(self, wait_seconds: int) -> list[dict[str, Any]]:
@@ -209,30 +212,8 @@ class SqsPoller:
                 time.sleep(0.1)
         raise TimeoutError(f"{self.queue_url} still holds {self.queue_depth()} messages after {timeout} s")
 
-    def start(self) -> None:
-        """Poll in a background thread until stop()."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="sqs-poller")
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.poll_once() == 0:
-                    self._stop.wait(0.05)
-            except Exception:
-                log.exception("polling %s failed", self.queue_url)
-                self._stop.wait(1.0)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise TimeoutError(f"the poller of {self.queue_url} did not stop within {timeout} s")
-            self._thread = None
+    def describe(self) -> str:
+        return self.queue_url
 
 
 def _message_attribute(value: Mapping[str, Any]) -> dict[str, Any]:

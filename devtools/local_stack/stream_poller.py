@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from devtools.local_stack.background import BackgroundPolling
 
 log = logging.getLogger("devtools.local_stack")
 
@@ -78,7 +79,10 @@ class _Shard:
     not_before: float = 0.0
 
 
-class StreamPoller:
+class StreamPoller(BackgroundPolling):
+    thread_name = "stream-poller"
+    idle_wait = 0.2
+
     def __init__(
         self,
         streams: Any,
@@ -101,8 +105,7 @@ class StreamPoller:
         self._filters = [EventPattern.load(pattern) for pattern in source.filters]
         self.stats = StreamStats()
         self._shards = self._open_shards()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def _open_shards(self) -> list[_Shard]:
         description = self.streams.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]
@@ -230,29 +233,8 @@ class StreamPoller:
             time.sleep(0.05)
         raise TimeoutError(f"the stream of {self.function_arn} still has records after {timeout} s")
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="stream-poller")
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.poll_once() == 0:
-                    self._stop.wait(0.2)
-            except Exception:
-                log.exception("polling the stream %s failed", self.source.stream_arn)
-                self._stop.wait(1.0)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise TimeoutError(f"the stream poller of {self.function_arn} did not stop within {timeout} s")
-            self._thread = None
+    def describe(self) -> str:
+        return f"the stream {self.source.stream_arn}"
 
 
 def _plain(value: Any) -> Any:
