@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ def emitted_metrics() -> set[str]:
     names: set[str] = set()
     for path in (PROJECT_ROOT / "src").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
-        for arguments in re.findall(r"\bcount(?:_with_reason)?\(([^()]*)\)", text):
+        for arguments in re.findall(r"\bcount(?:_with_reason|_with_class)?\(([^()]*)\)", text):
             names |= set(re.findall(r"\"([A-Z][A-Za-z]+)\"", arguments))
         names |= set(re.findall(r"add_metric\(\s*name=\"([A-Za-z]+)\"", text))
         names |= set(re.findall(r"\(\s*\"([A-Za-z]+)\",\s*report\.", text))  # the sweep's gauges
@@ -34,20 +35,29 @@ def test_every_alarm_has_a_runbook_entry() -> None:
     assert not missing, f"docs/operations.md has no entry for {missing}"
 
 
+def _metrics_of(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm watches: its own, or those of its metric-math expression."""
+    if "MetricName" in alarm:
+        return [alarm]
+    return [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+
+
 def test_alarms_on_our_metrics_watch_what_the_code_emits() -> None:
     template = load_template()
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     emitted = emitted_metrics()
+    service = {"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}
     ours = {
-        name: alarm["Properties"]
+        (name, metric["MetricName"]): metric
         for name, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
-        if not str(alarm["Properties"].get("Namespace", "")).startswith("AWS/")
+        for metric in _metrics_of(alarm["Properties"])
+        if not str(metric.get("Namespace", "")).startswith("AWS/")
     }
     assert ours  # the handled-failure alarms exist
-    for name, properties in ours.items():
-        assert properties["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"], name
-        assert properties["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}], name
-        assert properties["MetricName"] in emitted, f"{name}: no code emits {properties['MetricName']}"
+    for (name, metric_name), metric in ours.items():
+        assert metric["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"], name
+        assert metric["Dimensions"][0] == service, name
+        assert metric_name in emitted, f"{name}: no code emits {metric_name}"
 
 
 def test_duration_alarms_fire_at_80_percent_of_their_functions_timeout() -> None:
@@ -56,7 +66,7 @@ def test_duration_alarms_fire_at_80_percent_of_their_functions_timeout() -> None
     durations = {
         name: alarm["Properties"]
         for name, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
-        if alarm["Properties"]["MetricName"] == "Duration"
+        if alarm["Properties"].get("MetricName") == "Duration"
     }
     assert durations
     for name, properties in durations.items():

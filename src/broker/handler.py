@@ -71,8 +71,11 @@ def handle(event: dict[str, Any], deps: Dependencies, context: Any = None) -> di
         _audit(caller, action, installation_id, error.code)
         headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
         return _json(error.status, {"error": error.code, "message": error.message}, headers)
-    except Exception:  # noqa: BLE001 - never a stack trace or a token in the answer
+    except Exception as error:  # noqa: BLE001 - never a stack trace or a token in the answer
         logger.exception("token broker call failed")
+        from shared.failures import report_failure
+
+        report_failure(error)
         _audit(caller, action, installation_id, "internal")
         return _json(500, {"error": "internal", "message": "the broker failed; see its logs"})
     _audit(caller, action, installation_id, "ok" if "errors" not in answer else "graphql_errors")

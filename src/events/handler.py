@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from events.dependencies import Dependencies
 from events.pipeline import Message, Result, Verdict
 from shared.budget import Deadline
+from shared.failures import report_failure
 from shared.observability import count, logger, metrics
 from shared.wiring import Container
 
@@ -59,8 +60,9 @@ def handle(event: dict[str, Any], context: Any, deps: Dependencies) -> dict[str,
     try:
         deadline = Deadline.from_context(context, deps.budget)
         results = {result.message_id: result for result in deps.pipeline.process(messages, deadline)}
-    except Exception:  # noqa: BLE001 - e.g. the table unreachable: every record goes back to SQS
+    except Exception as error:  # noqa: BLE001 - e.g. the table unreachable: every record goes back to SQS
         logger.exception("batch could not be processed; every record will be retried")
+        report_failure(error)
         results = {m.message_id: Result(m.message_id, Verdict.RETRY, reason="batch_error") for m in messages}
     _report(results.values())
 

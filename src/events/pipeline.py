@@ -28,6 +28,7 @@ from events.envelope import MalformedEventError, PartnerEvent, parse_event
 from events.hydrators import STORE_IDENTITY, Hydrator, epoch_ms, hydrator_for
 from events.snapshots import SnapshotWriter, Ticket
 from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
+from shared.failures import report_failure
 from shared.observability import count, logger
 from shared.store.event_records import EventRecord, EventStore, Lookup, Processed, Snapshot, Verdict
 
@@ -355,6 +356,7 @@ class EventPipeline:
                 item.decide(Verdict.UNROUTABLE, Reason.INSTALLATION_NOT_FOUND)
             else:
                 item.decide(Verdict.RETRY, Reason.TOKEN, type(token).__name__)
+                report_failure(token)
 
     def _token_or_error(self, installation_id: str) -> str | Exception:
         try:
@@ -518,6 +520,7 @@ class EventPipeline:
                 for item in processed:
                     self._record(item)
                 return
+            report_failure(error)
             for item in processed:
                 item.finish(Decision(Verdict.RETRY, Reason.STORE, type(error).__name__))
             return
@@ -535,6 +538,7 @@ class EventPipeline:
             recorded = self._write(item, decision)
         except Exception as error:  # noqa: BLE001 - throttled or unavailable table: SQS tries again
             if _error_code(error) != "ValidationException" or item.event is None:
+                report_failure(error)
                 item.finish(Decision(Verdict.RETRY, Reason.STORE, type(error).__name__))
                 return
             # a limit limits.problem does not know: keep the message as failed, never retry it
@@ -544,6 +548,7 @@ class EventPipeline:
             try:
                 recorded = self._write(item, decision)
             except Exception as again:  # noqa: BLE001
+                report_failure(again)
                 item.finish(Decision(Verdict.RETRY, Reason.STORE, type(again).__name__))
                 return
         item.finish(decision if recorded else Decision(Verdict.DUPLICATE))

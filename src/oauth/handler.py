@@ -106,6 +106,9 @@ def _failed(path: str, error: Exception, deps: Dependencies) -> dict[str, Any]:
         logger.exception("unexpected error")
         status, reason, message = 500, "internal", "Something went wrong on our side. Please try again later."
     count_with_reason("Failures", reason)
+    from shared.failures import report_failure
+
+    report_failure(error)
     return _page(path, status, reason, message, deps)
 
 

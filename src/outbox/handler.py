@@ -74,6 +74,9 @@ def _publish(deps: Dependencies, entries: list[dict[str, Any]]) -> int | None:
         answer = deps.events.put_events(Entries=entries)
     except Exception as error:  # noqa: BLE001 - the whole call failed: retry from its first entry
         logger.warning("PutEvents failed", extra={"error": type(error).__name__})
+        from shared.failures import report_failure
+
+        report_failure(error)
         return 0
     if not answer.get("FailedEntryCount"):
         return None

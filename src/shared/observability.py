@@ -37,3 +37,10 @@ def count_with_reason(name: str, reason: str) -> None:
     """Emit a counter with a `reason` dimension (the reasons form a small fixed set)."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         metric.add_dimension(name="reason", value=reason)
+
+
+def count_with_class(name: str, failure_class: str) -> None:
+    """Emit a counter with the service and a `class` dimension (shared/failures.py: four classes)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        metric.add_dimension(name="class", value=failure_class)

@@ -86,6 +86,9 @@ def sweep_idle(
                 "idle refresh failed; tried again next run",
                 extra={"installation_id": installation_id, "error": type(error).__name__},
             )
+            from shared.failures import report_failure
+
+            report_failure(error)
             return "failed"
 
     def tally(done: set[Future[str]]) -> None:
