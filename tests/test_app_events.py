@@ -194,3 +194,29 @@ def test_published_events_and_the_samples_match_the_documented_schemas(
     samples = [json.loads(p.read_text()) for p in (PROJECT_ROOT / "docs" / "app-events").glob("sample-*.json")]
     for event in seen + samples:
         check_against_schema(event)
+
+
+def test_a_tenant_purge_and_personal_data_tasks_reach_the_bus_as_their_own_events(
+    app: AppDriver, events: EventsDriver, bus: AppBus
+) -> None:
+    from shared.budget import Deadline
+    from shared.store.purge import TenantPurge
+
+    app.install(INSTALLATION)
+    events.store.put_link("bp-app-events", INSTALLATION, "operator")
+    task = partner_event(
+        "PERSONAL_DATA_DELETION_TASK_COMPLETED", [resource_path("bp-app-events") + "/personalDataDeletionTask/t-1"]
+    )
+    events.handle(task)
+    app.uninstall(INSTALLATION)
+    assert TenantPurge(app.dynamodb, TABLE_NAME).purge(INSTALLATION, Deadline.after(60)).done
+    bus.publish(bus.new_records())
+    seen = {event["detail-type"]: event for event in bus.seen()}
+    assert {"PersonalDataTask", "InstallationUninstalled", "InstallationPurged"} <= set(seen)
+    assert "PartnerEventReceived" not in seen  # the task has its own type
+    detail = seen["PersonalDataTask"]["detail"]
+    assert (detail["task"], detail["outcome"], detail["installationId"]) == ("deletion", "completed", INSTALLATION)
+    assert detail["resources"] == task["resources"]
+    assert seen["InstallationPurged"]["detail"]["installationId"] == INSTALLATION
+    for event in seen.values():
+        check_against_schema(event)

@@ -252,12 +252,14 @@ def test_the_sweep_role_allows_what_the_sweep_does_and_queries_only_the_index(fl
     for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        by_resource.setdefault(_resource_name(statement["Resource"]), set()).update(actions)
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            by_resource.setdefault(_resource_name(resource), set()).update(actions)
     assert used - {"dynamodb:Query"} <= by_resource["table"]
-    # and Query is allowed on the sweep index only, Scan nowhere
+    # and Query is allowed on the sweep index (and, for the tenant purge, the table), Scan nowhere
     assert "dynamodb:Query" in used
     assert by_resource["index/" + SWEEP_INDEX] == {"dynamodb:Query"}
-    assert all("dynamodb:Query" not in a and "dynamodb:Scan" not in a for r, a in by_resource.items() if r == "table")
+    assert all("dynamodb:Scan" not in actions for actions in by_resource.values())
 
 
 def _resource_name(resource: Any) -> str:

@@ -31,7 +31,7 @@ from devtools.template import (
     load_template,
     resources_of_type,
 )
-from shared.store.keys import SWEEP_HOUR, SWEEP_INDEX, SWEEP_SHARD
+from shared.store.keys import SWEEP_HOUR, SWEEP_INDEX, SWEEP_SHARD, TENANT, TENANT_INDEX
 
 SAMCONFIG_PATH = PROJECT_ROOT / "samconfig.toml"
 EVENTS_DIR = PROJECT_ROOT / "events"
@@ -1511,14 +1511,14 @@ def test_installations_table_is_the_single_on_demand_encrypted_table_with_ttl(te
     spec = dynamodb_table_spec(template)
     # then keys are string pk/sk, TTL on expires_at, on-demand, PITR and SSE on, retained with the stack
     assert (spec["hash_key"], spec["range_key"], spec["ttl_attribute"]) == ("pk", "sk", "expires_at")
-    # and the one index is the sweep's, keyed and projected as the code queries it (shared/store/keys.py)
+    # and the two indexes (the sweep's, the tenant purge's) are keyed and projected as the code
+    # queries them (shared/store/keys.py), keys only
     attributes = {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]}
-    assert attributes == {"pk": "S", "sk": "S", SWEEP_SHARD: "S", SWEEP_HOUR: "N"}
-    [index] = spec["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == SWEEP_INDEX
-    keys = [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
-    assert keys == [(SWEEP_SHARD, "HASH"), (SWEEP_HOUR, "RANGE")]
-    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert attributes == {"pk": "S", "sk": "S", SWEEP_SHARD: "S", SWEEP_HOUR: "N", TENANT: "S"}
+    indexes = {i["IndexName"]: i for i in spec["GlobalSecondaryIndexes"]}
+    keys = {name: [(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]] for name, i in indexes.items()}
+    assert keys == {SWEEP_INDEX: [(SWEEP_SHARD, "HASH"), (SWEEP_HOUR, "RANGE")], TENANT_INDEX: [(TENANT, "HASH")]}
+    assert all(i["Projection"] == {"ProjectionType": "KEYS_ONLY"} for i in indexes.values())
     assert spec["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["SSESpecification"]["SSEEnabled"] is True

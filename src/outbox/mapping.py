@@ -9,11 +9,13 @@ one stream record into at most one app event; `outbox.handler` publishes them.
         ... after needing re-authorisation                   InstallationReauthorized
         status -> uninstalled                                 InstallationUninstalled
         status -> needs_reauthorization                       InstallationNeedsReauthorization
+        uninstalled tombstone deleted (the tenant's purge)   InstallationPurged
         (token refreshes, leases: nothing)
     snapshot version inserted (<KIND>S#<id>#<n> / <KIND>#<res>#v<version>)
         ORDER / INVENTORY_ITEM / PRODUCT                      OrderHydrated / InventoryItemHydrated / ProductHydrated
     event record turned processed, kept raw (a type no hydrator takes)
-                                                              PartnerEventReceived
+        PERSONAL_DATA_*_TASK_COMPLETED / _FAILED              PersonalDataTask
+        any other type                                        PartnerEventReceived
 
 Every event: `detail.schemaVersion` ("1"), `detail.installationId`, and `detail.eventId`, a stable
 ID from the change itself (the same stream record always gives the same ID), for de-duplication:
@@ -55,7 +57,7 @@ def app_event(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     keys = _plain(change.get("Keys"))
     pk, sk = str(keys.get("pk", "")), str(keys.get("sk", ""))
     if pk.startswith("INSTALLATION#") and sk == "INSTALLATION":
-        found = _installation_event(pk.removeprefix("INSTALLATION#"), old, new)
+        found = _installation_event(pk.removeprefix("INSTALLATION#"), old, new, change.get("ApproximateCreationDateTime"))
     elif record.get("eventName") == "INSERT" and new.get("kind") in HYDRATED and "#v" in sk:
         found = _hydrated(pk, new)
     elif sk in ("EVENT", "EVENT_KEY") and new.get("outcome") == "processed" and old.get("outcome") != "processed":
@@ -70,10 +72,14 @@ def app_event(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
 
 
 def _installation_event(
-    installation_id: str, old: dict[str, Any], new: dict[str, Any]
+    installation_id: str, old: dict[str, Any], new: dict[str, Any], changed_at: Any = None
 ) -> tuple[str, dict[str, Any]] | None:
     if not new:
-        return None  # deleted by TTL long after the uninstall: said then
+        if old.get("status") != "uninstalled":
+            return None
+        # the last step of the tenant's purge (shared/store/purge.py): delete your copies too
+        purged_at = int(changed_at) if isinstance(changed_at, int | float) else None
+        return "InstallationPurged", {"installationId": installation_id, "status": "purged", "purgedAt": purged_at}
     status, before = new.get("status"), old.get("status")
     reinstalled = new.get("installed_at_ms") != old.get("installed_at_ms") and status == "active"
     if reinstalled:
@@ -123,6 +129,18 @@ def _received(new: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         event = json.loads(raw)
     except ValueError:
         event = None
+    if task := _personal_data_task(str(new.get("event_type") or "")):
+        kind, outcome = task
+        return "PersonalDataTask", {
+            "installationId": new.get("installation_id"),
+            "partnerEventId": new.get("event_id"),
+            "eventType": new.get("event_type"),
+            "task": kind,
+            "outcome": outcome,
+            "businessProductId": new.get("business_product_id"),
+            "resources": new.get("resources") or [],
+            "event": event,
+        }
     return "PartnerEventReceived", {
         "installationId": new.get("installation_id"),
         "partnerEventId": new.get("event_id"),
@@ -130,6 +148,18 @@ def _received(new: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         "receivedType": new.get("received_type"),
         "event": event,
     }
+
+
+def _personal_data_task(event_type: str) -> tuple[str, str] | None:
+    """("deletion" | "retrieval", "completed" | "failed") of a PERSONAL_DATA_* task event: Buy with
+    Prime finished (or failed) a shopper's request; the partner's code must act on its own copies."""
+    parts = event_type.split("_")
+    if len(parts) != 5 or parts[:2] != ["PERSONAL", "DATA"] or parts[3] != "TASK":
+        return None
+    kind, outcome = parts[2].lower(), parts[4].lower()
+    if kind not in ("deletion", "retrieval") or outcome not in ("completed", "failed"):
+        return None
+    return kind, outcome
 
 
 def _stable_id(detail_type: str, pk: str, sk: str, new: dict[str, Any]) -> str:

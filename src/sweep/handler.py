@@ -1,7 +1,8 @@
 """Lambda entry point of the idle sweep (hourly, template.yaml: SweepFunction).
 
-Refreshes installations whose tokens were not refreshed for IDLE_REFRESH_HOURS, and publishes the
-gauges InstallationsActive and InstallationsNeedingReauthorization. A run that fails outright (the
+Refreshes installations whose tokens were not refreshed for IDLE_REFRESH_HOURS, publishes the
+gauges InstallationsActive and InstallationsNeedingReauthorization, then purges the tenants
+uninstalled more than TENANT_PURGE_DAYS ago (sweep/purge.py) in the time left. A run that fails outright (the
 table unreachable) raises, so the function's Errors metric sees it; the next hour's run goes on.
 """
 
@@ -18,6 +19,7 @@ from shared.store.installations import SWEEP_SHARDS
 from shared.wiring import Container
 from sweep.dependencies import Dependencies
 from sweep.idle import first_shard_for, sweep_idle
+from sweep.purge import purge_uninstalled
 
 _container = Container(Dependencies)
 
@@ -63,6 +65,18 @@ def handle(event: dict[str, Any], context: Any, deps: Dependencies) -> dict[str,
     metrics.add_metric(
         name="InstallationsNeedingReauthorization", unit=MetricUnit.Count, value=report.needing_reauthorization
     )
+    purged = purge_uninstalled(
+        deps.installations,
+        deps.purge,
+        grace_seconds=deps.settings.tenant_purge_days * 86_400,
+        now=now,
+        deadline=deadline,
+    )
+    if purged.purged:
+        count("TenantsPurged", purged.purged)
     log = logger.warning if report.failed or report.deferred else logger.info
-    log("idle sweep done", extra={"sweep": report.as_dict(), "scheduled_at": event.get("time")})
-    return report.as_dict()
+    log(
+        "idle sweep done",
+        extra={"sweep": report.as_dict(), "purge": purged.as_dict(), "scheduled_at": event.get("time")},
+    )
+    return {**report.as_dict(), "purge": purged.as_dict()}

@@ -36,6 +36,7 @@ from shared.store.keys import (
     LINK_PREFIX,
     LINK_SK,
     STORE_SK,
+    TENANT,
     TTL_ATTRIBUTE,
     Item,
     attention_partition,
@@ -50,6 +51,7 @@ from shared.store.keys import (
     snapshot_partition,
     snapshot_prefix,
     store_identity_key,
+    tenant_value,
 )
 
 if TYPE_CHECKING:
@@ -103,7 +105,9 @@ class EventRecord:
     resource_paths: tuple[str, ...] = ()
     idempotency_key: str | None = None
     reason: str | None = None
-    raw: str | None = None  # the message body, kept for attention outcomes and un-hydrated types
+    # the message body, kept for attention outcomes (on their attention item only: stored once)
+    # and for processed events of un-hydrated types (on the record)
+    raw: str | None = None
 
     @property
     def attention_sk(self) -> str:
@@ -466,9 +470,12 @@ def _event_item(record: EventRecord) -> Item:
         "business_product_id": record.business_product_id,
         "idempotency_key": record.idempotency_key,
         "reason": record.reason,
-        "raw": record.raw,
+        # an attention outcome's body is on its attention item (one copy: half the write units)
+        "raw": None if record.outcome in ATTENTION_OUTCOMES else record.raw,
     }
     item.update({name: s(value) for name, value in optional.items() if value})
+    if record.installation_id:
+        item[TENANT] = s(tenant_value(record.installation_id, item["pk"]["S"]))
     if record.resource_paths:
         item["resources"] = {"L": [s(path) for path in record.resource_paths]}
     if record.outcome in ATTENTION_OUTCOMES:
@@ -481,6 +488,7 @@ def _attention_item(record: EventRecord) -> Item:
         **key(attention_partition(record.outcome.value, record.event_id), record.attention_sk),
         "event_id": s(record.event_id),
         "recorded_at": n(record.processed_at),
+        TTL_ATTRIBUTE: n(record.expires_at),  # with its event record (EventRecordRetentionDays)
     }
     optional = {
         "reason": record.reason,
@@ -490,15 +498,19 @@ def _attention_item(record: EventRecord) -> Item:
         "raw": record.raw,
     }
     item.update({name: s(value) for name, value in optional.items() if value})
+    if record.installation_id:
+        item[TENANT] = s(tenant_value(record.installation_id, item["pk"]["S"]))
     return item
 
 
 def _link_item(business_product_id: str, installation_id: str, source: str) -> Item:
+    pk = LINK_PREFIX + business_product_id
     return {
-        **key(LINK_PREFIX + business_product_id, LINK_SK),
+        **key(pk, LINK_SK),
         "installation_id": s(installation_id),
         "source": s(source),
         "updated_at": n(time.time()),
+        TENANT: s(tenant_value(installation_id, pk)),  # kept while installed; purged with the tenant
     }
 
 

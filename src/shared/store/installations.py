@@ -25,8 +25,6 @@ from shared.store.keys import (
     s,
 )
 
-# An uninstalled installation's tombstone (no tokens) is kept this long for audit, then expires.
-UNINSTALLED_RETENTION_SECONDS = 90 * 24 * 3600
 # A parked (rescued) pair is adopted by the next refresh, at most 15 minutes later; kept a week.
 RESCUE_RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -210,9 +208,11 @@ class InstallationStore:
         done = self._conditional_update(
             installation_id,
             update=(
-                "SET #status = :uninstalled, uninstalled_at = :now, updated_at = :now, #ttl = :expires"
+                # the tombstone (no tokens) stays in the sweep index under UNINSTALLED#<n> with the
+                # uninstall hour: the sweep purges the tenant TenantPurgeDays later (store/purge.py)
+                "SET #status = :uninstalled, uninstalled_at = :now, updated_at = :now, #shard = :shard, #hour = :hour"
                 " REMOVE access_token, refresh_token, access_token_expires_at, lease_owner, lease_expires_at,"
-                " reauthorization_reason, #shard, #hour"
+                " reauthorization_reason, #ttl"
             ),
             condition=(
                 "#status <> :uninstalled AND (installed_at_ms < :requested_ms"
@@ -221,7 +221,7 @@ class InstallationStore:
             values={
                 ":uninstalled": s(InstallationStatus.UNINSTALLED.value),
                 ":now": n(now),
-                ":expires": n(now + UNINSTALLED_RETENTION_SECONDS),
+                **_sweep_values(InstallationStatus.UNINSTALLED, installation_id, now),
                 ":requested_ms": n(requested_at_ms),
                 ":requested_s": n(-(-requested_at_ms // 1000)),
             },
@@ -248,6 +248,15 @@ class InstallationStore:
                 {":shard": s(f"{InstallationStatus.ACTIVE.value.upper()}#{shard}"), ":before": n(before)},
                 page_size=page_size,
             ):
+                yield str(item["pk"]["S"]).removeprefix(INSTALLATION_PREFIX)
+
+    def uninstalled_before(self, cutoff: int, page_size: int = 100) -> Iterator[str]:
+        """IDs of installations uninstalled before `cutoff` (epoch seconds; to the hour, a subset),
+        from the sweep index: the tenants due for a purge."""
+        before = cutoff - cutoff % SWEEP_RESOLUTION_SECONDS
+        for shard in range(SWEEP_SHARDS):
+            values = {":shard": s(f"{InstallationStatus.UNINSTALLED.value.upper()}#{shard}"), ":before": n(before)}
+            for item in self._query_index("#shard = :shard AND #hour < :before", values, page_size=page_size):
                 yield str(item["pk"]["S"]).removeprefix(INSTALLATION_PREFIX)
 
     def ids_with_status(self, status: InstallationStatus, page_size: int = 100) -> Iterator[str]:

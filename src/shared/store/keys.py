@@ -33,6 +33,15 @@ SWEEP_INDEX = "TokenSweep"
 SWEEP_SHARD = "sweep_shard"
 SWEEP_HOUR = "refreshed_hour"
 
+# The sparse index a tenant's purge queries (template.yaml: TenantItems): every item of one
+# installation that is not in a partition of its own (event records, idempotency keys, attention
+# items, business-product links) carries "tenant" = "<installationId>#<0-7>", so a purge reads
+# 8 index partitions, never a Scan, and never sees another tenant's items. Snapshots (their own
+# partitions, snapshot_partitions), the store identity and the installation item are deleted by key.
+TENANT_INDEX = "TenantItems"
+TENANT = "tenant"
+TENANT_SHARDS = 8
+
 Item = dict[str, dict[str, Any]]
 
 
@@ -94,6 +103,15 @@ def attention_partition(outcome: str, event_id: str) -> str:
 
 def attention_partitions(outcome: str) -> list[str]:
     return [f"{ATTENTION_PREFIX}{outcome}#{n}" for n in range(ATTENTION_SHARDS)]
+
+
+def tenant_value(installation_id: str, item_pk: str) -> str:
+    """The TenantItems partition of one item (spread by its own key: a flash sale is not one hot key)."""
+    return f"{installation_id}#{shard_of(item_pk, TENANT_SHARDS)}"
+
+
+def tenant_partitions(installation_id: str) -> list[str]:
+    return [f"{installation_id}#{n}" for n in range(TENANT_SHARDS)]
 
 
 def oauth_state_key(state: str) -> Item:

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.store.keys import TTL_ATTRIBUTE, Item, get_n, is_conditional_check_failure, n, s, uninstall_token_key
+from shared.store.keys import (
+    TENANT,
+    TTL_ATTRIBUTE,
+    Item,
+    get_n,
+    is_conditional_check_failure,
+    n,
+    s,
+    tenant_value,
+    uninstall_token_key,
+)
 
 # Kept for the token's lifetime plus this (or, without `exp`, this long after it was first seen).
 RETENTION_SECONDS = 90 * 24 * 3600
@@ -29,6 +39,9 @@ class UninstallTokenStore:
             "installation_id": s(installation_id),
             "first_seen_ms": n(now_ms),
             TTL_ATTRIBUTE: n(max(expires_at or 0, now_ms // 1000) + RETENTION_SECONDS),
+            # purged with the tenant (a repeat after that finds no installation: the uninstall's
+            # own condition keeps any newer installation safe)
+            TENANT: s(tenant_value(installation_id, uninstall_token_key(token_digest)["pk"]["S"])),
         }
         try:
             self._client.put_item(
