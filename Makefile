@@ -89,11 +89,37 @@ screenshots: $(VENV)/.installed $(CHROMIUM) ## re-take docs/images/*.png in head
 bench: $(VENV)/.installed $(SAM_VENV)/.installed ## cold start, artifact sizes, event batches, OAuth server time: one table (bench/RESULTS.md)
 	$(SAM_PATH) $(BIN)/python -m bench
 
-validate: install $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint + serverless rules, checkov (offline)
+# cfn-guard 3.1.1 and the AWS Control Tower guard rules, pinned together: both ship in this npm
+# package (cfn-guard's own GitHub release and the guard rules registry's cannot be downloaded here,
+# and npm has no `cfn-guard` package). Only the binary and the rules are unpacked (about 40 MB).
+CFN_GUARD_PACKAGE := @cdklabs/cdk-validator-cfnguard@0.0.62
+CFN_GUARD_SHA512  := 4a0da4f34ebb07400827cd901522e11d3508ab13984ca001bd5ad31e2c9cea3d2b136347962d9d88862a7fec3e0e4b8328261880c20e81adcead830e1d4c3499
+CFN_GUARD_DIR     := .tools/cdk-validator-cfnguard-0.0.62
+CFN_GUARD         := $(CFN_GUARD_DIR)/package/bin/ubuntu/$(shell uname -m)/cfn-guard
+CFN_GUARD_RULES   := $(CFN_GUARD_DIR)/package/rules/control-tower/cfn-guard
+# template.yaml as CloudFormation deploys it, after the SAM transform (scripts/translate_template.py).
+DEPLOYED_TEMPLATE := .aws-sam/lint/template.json
+
+$(CFN_GUARD_DIR)/.installed:
+	@command -v npm >/dev/null || { echo "validate: npm is needed to fetch $(CFN_GUARD_PACKAGE) (apt-get install npm)" >&2; exit 1; }
+	rm -rf $(CFN_GUARD_DIR) && mkdir -p $(CFN_GUARD_DIR)
+	cd $(CFN_GUARD_DIR) && npm pack --silent $(CFN_GUARD_PACKAGE) >/dev/null
+	echo "$(CFN_GUARD_SHA512)  $(CFN_GUARD_DIR)/cdklabs-cdk-validator-cfnguard-0.0.62.tgz" | sha512sum --check --quiet
+	tar -xzf $(CFN_GUARD_DIR)/cdklabs-cdk-validator-cfnguard-0.0.62.tgz -C $(CFN_GUARD_DIR) \
+	  package/bin/ubuntu/$(shell uname -m)/cfn-guard package/rules/control-tower/cfn-guard
+	rm $(CFN_GUARD_DIR)/cdklabs-cdk-validator-cfnguard-0.0.62.tgz
+	$(CFN_GUARD) --version | grep -qx 'cfn-guard 3.1.1'
+	@touch $@
+
+validate: install $(CHECKOV_VENV)/.installed $(CFN_GUARD_DIR)/.installed ## sam validate --lint, cfn-lint + serverless rules, checkov, cfn-guard: template.yaml and what it deploys (offline)
 	$(SAM) validate --lint
 	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
 	$(BIN)/cfn-lint docs/edge/cloudfront-waf.yaml
 	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
+	$(SAM_VENV)/bin/python scripts/translate_template.py template.yaml $(DEPLOYED_TEMPLATE)
+	$(BIN)/cfn-lint $(DEPLOYED_TEMPLATE) -a cfn_lint_serverless.rules --include-checks I --non-zero-exit-code informational
+	$(CHECKOV) -f $(DEPLOYED_TEMPLATE) --framework cloudformation --skip-download --compact --quiet
+	$(BIN)/python scripts/cfn_guard.py $(CFN_GUARD) $(CFN_GUARD_RULES) lint/cfn-guard-suppressions.yaml $(DEPLOYED_TEMPLATE)
 
 lock: $(VENV)/.installed ## re-lock the Lambda dependencies with hashes after editing src/requirements*.txt
 	$(BIN)/python scripts/lock_requirements.py
@@ -138,5 +164,5 @@ replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STAC
 	$(BIN)/python -m bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
+	rm -rf .aws-sam .tools $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
