@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "src")]
 
-from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError  # noqa: E402
 
 from bwpctl import installations as inst  # noqa: E402
 from bwpctl.replay import peek, redrive, replay_attention, start_move_task  # noqa: E402
@@ -35,7 +37,8 @@ OUTCOMES = sorted(o.value for o in ATTENTION_OUTCOMES)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="bwpctl", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    top = Parser(prog="bwpctl", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    top.add_argument("--debug", action="store_true", help="show the traceback of a failure (default: one line)")
     top.add_argument("--stack", help="the deployed stack (default: $BWP_STACK)")
     top.add_argument("--local", action="store_true", help="the local stack of `make dev` (or BWP_LOCAL=1)")
     top.add_argument("--table", help="table name (default: the stack's InstallationsTableName output)")
@@ -87,10 +90,21 @@ def parser() -> argparse.ArgumentParser:
     link = commands.add_parser("link", help="register which installation a business product belongs to")
     link.add_argument("business_product_id")
     link.add_argument("installation_id")
+    for command in commands.choices.values():  # `bwpctl replay failed --debug` works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return top
 
 
+class Parser(argparse.ArgumentParser):
+    """A usage mistake is one line too (argparse's own prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every mistake ends as one line on stderr (`bwpctl <command>: <message>`) and exit status 1;
+    `--debug` shows the traceback instead."""
     args = parser().parse_args(argv)
     try:
         target = resolve_target(
@@ -104,10 +118,39 @@ def main(argv: list[str] | None = None) -> int:
             rule_arn=args.rule_arn,
         )
         print(COMMANDS[args.command](target, args))
-    except (BotoCoreError, ClientError) as error:  # an AWS answer, said plainly: no traceback
-        print(f"bwpctl {args.command}: {error}", file=sys.stderr)
+    except SystemExit as stop:  # a mistake this CLI names itself
+        if not isinstance(stop.code, str):
+            raise
+        if args.debug:  # Python prints no traceback for a SystemExit: this one, and its cause
+            traceback.print_exception(stop, file=sys.stderr)
+        return _said(args, stop.code)
+    except BrokenPipeError:  # `bwpctl attention failed | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        return _said(args, "interrupted", status=130)
+    except (BotoCoreError, ClientError) as error:  # an AWS answer, said plainly: no traceback
+        if args.debug:
+            raise
+        return _said(args, f"{error}{_hint(args, error)}")
+    except Exception as error:  # anything else, still one line: --debug for where it came from
+        if args.debug:
+            raise
+        return _said(args, f"{type(error).__name__}: {error} (--debug shows the traceback)")
     return 0
+
+
+def _said(args: argparse.Namespace, message: str, status: int = 1) -> int:
+    print(f"bwpctl {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
+def _hint(args: argparse.Namespace, error: Exception) -> str:
+    if isinstance(error, EndpointConnectionError) and (args.local or os.environ.get("BWP_LOCAL") == "1"):
+        return " (is `make dev` still running? .local-stack.json may be left from a stack that stopped)"
+    return ""
 
 
 def _installations(target: Target, args: argparse.Namespace) -> str:
@@ -132,8 +175,19 @@ def _token(target: Target, args: argparse.Namespace) -> str:
 
 
 def _graphql(target: Target, args: argparse.Namespace) -> str:
-    query = Path(args.query[1:]).read_text(encoding="utf-8") if args.query.startswith("@") else args.query
-    data = inst.run_graphql(target, args.installation_id, query, json.loads(args.variables))
+    query = args.query
+    if query.startswith("@"):
+        try:
+            query = Path(query[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise SystemExit(f"cannot read the query file {query[1:]}: {error}") from error
+    try:
+        variables = json.loads(args.variables)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"--variables is not JSON: {error}") from error
+    if not isinstance(variables, dict):
+        raise SystemExit("--variables must be a JSON object, such as '{\"first\": 10}'")
+    data = inst.run_graphql(target, args.installation_id, query, variables)
     return json.dumps(data, indent=2)
 
 
