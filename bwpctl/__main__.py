@@ -8,6 +8,7 @@
     python -m bwpctl --stack my-stack redrive
     python -m bwpctl --stack my-stack attention unroutable
     python -m bwpctl --stack my-stack link <businessProductId> <installationId>
+    python -m bwpctl --stack my-stack reauth <installationId>
     python -m bwpctl --stack my-stack replay unroutable
     python -m bwpctl --stack my-stack replay-archive --since 6h --wait
 """
@@ -48,6 +49,14 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--archive-arn", help="partner event archive (default: the stack's PartnerEventArchiveArn)")
     top.add_argument("--rule-arn", help="the events rule (default: the stack's PartnerEventsRuleArn)")
     commands = top.add_subparsers(dest="command", required=True)
+    _installation_commands(commands)
+    _event_commands(commands)
+    for command in commands.choices.values():  # `bwpctl replay failed --debug` works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return top
+
+
+def _installation_commands(commands: Any) -> None:
     listing = commands.add_parser(
         "installations", help="installations per status (from the index); --list one status with token health"
     )
@@ -61,6 +70,16 @@ def parser() -> argparse.ArgumentParser:
     graphql.add_argument("installation_id")
     graphql.add_argument("query", help="the query, or @path/to/file.graphql")
     graphql.add_argument("--variables", default="{}", help="JSON object")
+    reauth = commands.add_parser(
+        "reauth", help="mark an installation as needing re-authorisation (its tokens are no longer used)"
+    )
+    reauth.add_argument("installation_id")
+    link = commands.add_parser("link", help="register which installation a business product belongs to")
+    link.add_argument("business_product_id")
+    link.add_argument("installation_id")
+
+
+def _event_commands(commands: Any) -> None:
     publish = commands.add_parser("publish", help="publish a sample Buy with Prime event onto the partner bus")
     publish.add_argument("event_type")
     publish.add_argument("--business-product", required=True)
@@ -87,12 +106,6 @@ def parser() -> argparse.ArgumentParser:
     archive.add_argument("--since", required=True, help="ISO 8601 time (UTC by default) or a span: 90m, 6h, 2d")
     archive.add_argument("--until", default=None, help="ISO 8601 time (default: now)")
     archive.add_argument("--wait", action="store_true", help="follow the replay until it ends (at most 10 min)")
-    link = commands.add_parser("link", help="register which installation a business product belongs to")
-    link.add_argument("business_product_id")
-    link.add_argument("installation_id")
-    for command in commands.choices.values():  # `bwpctl replay failed --debug` works too
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    return top
 
 
 class Parser(argparse.ArgumentParser):
@@ -279,6 +292,10 @@ def _replay_archive(target: Target, args: argparse.Namespace) -> str:
     )
 
 
+def _reauth(target: Target, args: argparse.Namespace) -> str:
+    return inst.force_reauthorization(target, args.installation_id)
+
+
 def _link(target: Target, args: argparse.Namespace) -> str:
     EventStore(target.client("dynamodb"), target.table_name).put_link(
         args.business_product_id, args.installation_id, "operator"
@@ -299,6 +316,7 @@ COMMANDS = {
     "replay": _replay,
     "replay-archive": _replay_archive,
     "link": _link,
+    "reauth": _reauth,
 }
 
 if __name__ == "__main__":

@@ -265,6 +265,64 @@ def test_show_reads_one_installation_and_mistakes_are_told_without_a_traceback(
     assert "ResourceNotFoundException" in err and "Traceback" not in err
 
 
+# --------------------------------------------------------------------------- reauth
+
+
+def _installed(dynamodb: Any, installation_id: str) -> Any:
+    from shared.models import TokenSet
+    from shared.store.installations import InstallationStore
+
+    store = InstallationStore(dynamodb, TABLE_NAME)
+    store.save_installation(installation_id, TokenSet(access_token="at-1", refresh_token="rt-1"), 1_800_000_000)
+    return store
+
+
+def test_reauth_marks_an_active_installation_through_the_stores_own_path(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _installed(dynamodb, "inst-r")
+    assert main(["--table", TABLE_NAME, "reauth", "inst-r"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("inst-r: active -> needs_reauthorization (reason: operator)")
+    assert "at-1" not in out and "rt-1" not in out
+    marked = store.get("inst-r")
+    assert marked is not None and marked.status.value == "needs_reauthorization"
+    assert marked.reauthorization_reason == "operator" and marked.access_token is None
+    assert marked.lease_owner is None  # the lease taken for the mark went with it
+    assert main(["--table", TABLE_NAME, "installations"]) == 0  # the index moved it
+    assert "active: 0" in (counted := capsys.readouterr().out) and "needs_reauthorization: 1" in counted
+    assert main(["--table", TABLE_NAME, "reauth", "inst-r"]) == 0  # again: said, nothing changed
+    assert (
+        capsys.readouterr().out.strip() == "inst-r already needs re-authorisation (reason: operator); nothing changed"
+    )
+
+
+def test_reauth_refuses_an_unknown_an_uninstalled_or_a_refreshing_installation(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--table", TABLE_NAME, "reauth", "inst-nobody"]) == 1
+    assert _one_line(capsys) == f"bwpctl reauth: no installation inst-nobody in {TABLE_NAME}"
+    store = _installed(dynamodb, "inst-gone")
+    store.uninstall("inst-gone", 1_800_000_001_000, 1_800_000_001)
+    assert main(["--table", TABLE_NAME, "reauth", "inst-gone"]) == 1
+    assert "is uninstalled" in _one_line(capsys)
+    assert store.get("inst-gone").status.value == "uninstalled"  # type: ignore[union-attr]
+    # a function refreshing its tokens right now holds the lease: the operator is told, nothing changes
+    store = _installed(dynamodb, "inst-busy")
+    import time
+
+    assert store.acquire_refresh_lease("inst-busy", "events-fn", "rt-1", int(time.time()), 60) is not None
+    assert main(["--table", TABLE_NAME, "reauth", "inst-busy"]) == 1
+    assert "being refreshed or changed right now" in _one_line(capsys)
+    busy = store.get("inst-busy")
+    assert busy is not None and busy.status.value == "active" and busy.lease_owner == "events-fn"
+    from shared.models import TokenSet
+
+    assert store.store_refreshed_tokens(  # and its refresh still lands
+        "inst-busy", "events-fn", "rt-1", TokenSet(access_token="at-2", refresh_token="rt-2"), int(time.time())
+    )
+
+
 # --------------------------------------------------------------------------- the DLQ and one event
 
 
@@ -439,7 +497,7 @@ def test_the_installed_console_script_runs_bwpctl(tmp_path: Any) -> None:
     if not script.is_file():
         pytest.skip(f"no {script}: run `make install` (or pip install --no-deps -e .)")
     helped = subprocess.run([script, "--help"], capture_output=True, text=True, check=False, timeout=60)
-    assert helped.returncode == 0 and "usage: bwpctl" in helped.stdout
+    assert helped.returncode == 0 and "usage: bwpctl" in helped.stdout and "reauth" in helped.stdout
     argv = [script, "--table", "t", "graphql", "inst-1", "query { x }", "--variables", "{"]
     failed = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path)
     assert failed.returncode == 1 and failed.stdout == ""
