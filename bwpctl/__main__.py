@@ -10,6 +10,7 @@
     python -m bwpctl --stack my-stack link <businessProductId> <installationId>
     python -m bwpctl --stack my-stack reauth <installationId>
     python -m bwpctl --stack my-stack replay unroutable
+    python -m bwpctl --stack my-stack replay failed --installation <id> --type ORDER_CONFIRMED --since 6h --dry-run
     python -m bwpctl --stack my-stack replay-archive --since 6h --wait
 """
 
@@ -29,10 +30,10 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "src")]
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError  # noqa: E402
 
 from bwpctl import installations as inst  # noqa: E402
-from bwpctl.replay import peek, redrive, replay_attention, start_move_task  # noqa: E402
+from bwpctl.replay import AttentionFilter, peek, redrive, replay_attention, select_attention, start_move_task  # noqa: E402
 from bwpctl.target import Target, resolve_target  # noqa: E402
 from shared.models import InstallationStatus  # noqa: E402
-from shared.store.event_records import ATTENTION_OUTCOMES, EventStore  # noqa: E402
+from shared.store.event_records import ATTENTION_OUTCOMES, AttentionItem, EventStore  # noqa: E402
 
 OUTCOMES = sorted(o.value for o in ATTENTION_OUTCOMES)
 
@@ -97,11 +98,19 @@ def _event_commands(commands: Any) -> None:
     event = commands.add_parser("event", help="the record of one processed event (outcome, reason, times)")
     event.add_argument("event_id")
     event.add_argument("--key", help="its scoped idempotency key, for events recorded under one")
-    show = commands.add_parser("attention", help="list events kept for an operator")
+    show = commands.add_parser("attention", help="list events kept for an operator, oldest first")
     show.add_argument("outcome", choices=OUTCOMES)
-    replay = commands.add_parser("replay", help="send kept events back to the queue (after fixing the cause)")
+    show.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    replay = commands.add_parser(
+        "replay", help="send kept events back to the queue (after fixing the cause), oldest first"
+    )
     replay.add_argument("outcome", choices=OUTCOMES)
-    replay.add_argument("--limit", type=int, default=100)
+    replay.add_argument("--limit", type=int, default=100, help="at most this many matching events (default 100)")
+    replay.add_argument("--installation", help="only this installation's events")
+    replay.add_argument("--type", dest="event_type", help="only events of this type, e.g. ORDER_CONFIRMED")
+    replay.add_argument("--since", help="only events that happened at or after: ISO 8601 (UTC by default) or 6h, 2d")
+    replay.add_argument("--until", help="only events that happened before this time")
+    replay.add_argument("--dry-run", action="store_true", help="list what would be replayed; send and delete nothing")
     archive = commands.add_parser("replay-archive", help="re-send archived Buy with Prime events of a time span")
     archive.add_argument("--since", required=True, help="ISO 8601 time (UTC by default) or a span: 90m, 6h, 2d")
     archive.add_argument("--until", default=None, help="ISO 8601 time (default: now)")
@@ -265,18 +274,39 @@ def _event(target: Target, args: argparse.Namespace) -> str:
 
 
 def _attention(target: Target, args: argparse.Namespace) -> str:
-    items = EventStore(target.client("dynamodb"), target.table_name).attention(args.outcome, limit=1000)
-    rows = [
-        f"{i.sort_key}  {i.reason or '-'}  installation={i.installation_id or '-'}  "
-        f"businessProduct={i.business_product_id or '-'}"
-        for i in items
-    ]
-    return "\n".join([*rows, f"{len(items)} {args.outcome} event(s)"])
+    store = EventStore(target.client("dynamodb"), target.table_name)
+    items = list(select_attention(store, args.outcome, limit=args.limit))
+    more = f" (--limit {args.limit} reached: more may wait)" if len(items) == args.limit else ""
+    return "\n".join([*map(_attention_row, items), f"{len(items)} {args.outcome} event(s){more}"])
+
+
+def _attention_row(item: AttentionItem) -> str:
+    return (
+        f"{item.sort_key}  {item.reason or '-'}  {item.event_type or '-'}  installation={item.installation_id or '-'}  "
+        f"businessProduct={item.business_product_id or '-'}"
+    )
 
 
 def _replay(target: Target, args: argparse.Namespace) -> str:
+    from bwpctl.archive import parse_time
+
+    only = AttentionFilter(
+        installation_id=args.installation,
+        event_type=args.event_type,
+        since=parse_time(args.since) if args.since else None,
+        until=parse_time(args.until) if args.until else None,
+    )
+    if only.since and only.until and only.since >= only.until:
+        raise SystemExit(f"--since {args.since} is not before --until {args.until}: nothing would match")
     store = EventStore(target.client("dynamodb"), target.table_name)
-    moved = replay_attention(store, target.client("sqs"), target.need("queue_url"), args.outcome, limit=args.limit)
+    if args.dry_run:
+        items = list(select_attention(store, args.outcome, only, limit=args.limit))
+        rows = [_attention_row(i) + ("" if i.raw else "  (no body: would be skipped)") for i in items]
+        more = f" (--limit {args.limit} reached: more may match)" if len(items) == args.limit else ""
+        summary = f"{len(items)} {args.outcome} event(s) would be replayed{more}; dry run: nothing sent or deleted"
+        return "\n".join([*rows, summary])
+    queue_url = target.need("queue_url")
+    moved = replay_attention(store, target.client("sqs"), queue_url, args.outcome, limit=args.limit, only=only)
     return f"replayed {moved.moved} {args.outcome} event(s); {moved.skipped} had no body to replay"
 
 

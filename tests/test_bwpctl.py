@@ -504,3 +504,102 @@ def test_the_installed_console_script_runs_bwpctl(tmp_path: Any) -> None:
     assert failed.stderr.startswith("bwpctl graphql: --variables is not JSON") and len(failed.stderr.splitlines()) == 1
     debug = subprocess.run([*argv, "--debug"], capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+# --------------------------------------------------------------------------- replay, filtered and paged
+
+
+def _failed(store: EventStore, event_id: str, installation: str, event_type: str, when: str | None) -> None:
+    envelope = {"id": event_id, "detail-type": event_type, "detail": {"eventId": event_id}}
+    store.record(
+        EventRecord(
+            event_id=event_id,
+            outcome=Verdict.FAILED,
+            message_id=f"m-{event_id}",
+            processed_at=1_800_000_000,
+            expires_at=1_900_000_000,
+            event_type=event_type,
+            installation_id=installation,
+            reason="graphql_error",
+            raw=json.dumps(envelope),
+            event_time=when,
+        )
+    )
+
+
+def _replayed(queue_url: str) -> list[str]:
+    return sorted(json.loads(body)["id"] for body in _bodies(queue_url))
+
+
+def test_replay_takes_only_the_matching_events_and_leaves_the_others(
+    queues: dict[str, str], dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = EventStore(dynamodb, TABLE_NAME)
+    _failed(store, "e-a", "inst-1", "ORDER_CONFIRMED", "2026-01-01T00:00:00Z")
+    _failed(store, "e-b", "inst-2", "ORDER_CONFIRMED", "2026-01-02T00:00:00Z")
+    _failed(store, "e-c", "inst-1", "ORDER_CANCELLED", "2026-01-03T00:00:00Z")
+    _failed(store, "e-d", "inst-1", "ORDER_CONFIRMED", "2026-01-05T00:00:00.250Z")
+    _failed(store, "e-e", "inst-1", "ORDER_CONFIRMED", None)  # no event time: recorded at 1_800_000_000 (2027)
+    only_inst_1 = ["replay", "failed", "--installation", "inst-1", "--type", "ORDER_CONFIRMED"]
+    span = ["--since", "2026-01-01T00:00:00", "--until", "2026-01-04T00:00:00Z"]
+    assert main([*_args(queues), *only_inst_1, *span]) == 0
+    assert capsys.readouterr().out.strip() == "replayed 1 failed event(s); 0 had no body to replay"
+    assert _replayed(queues["queue"]) == ["e-a"]
+    assert [i.event_id for i in store.attention("failed")] == ["e-e", "e-b", "e-c", "e-d"]  # the others stay
+    since = ["--since", "2026-01-05T00:00:00.250Z", "--until", "2026-02-01"]  # since: inclusive
+    assert main([*_args(queues), "replay", "failed", *since]) == 0
+    assert _replayed(queues["queue"]) == ["e-d"]
+    assert main([*_args(queues), *only_inst_1]) == 0  # no span: the event without a time too
+    assert _replayed(queues["queue"]) == ["e-e"]
+    assert main([*_args(queues), "replay", "failed", "--type", "ORDER_CANCELLED"]) == 0
+    assert _replayed(queues["queue"]) == ["e-c"]
+    assert [i.event_id for i in store.attention("failed")] == ["e-b"]
+    capsys.readouterr()
+    assert main([*_args(queues), "replay", "failed", "--since", "1d", "--until", "2d"]) == 1
+    assert "is not before --until" in _one_line(capsys)
+
+
+def test_replay_dry_run_lists_and_changes_nothing(
+    queues: dict[str, str], dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = EventStore(dynamodb, TABLE_NAME)
+    for n in range(5):
+        _failed(store, f"e-{n}", f"inst-{n % 2}", "ORDER_CONFIRMED", f"2026-01-0{n + 1}T00:00:00Z")
+    before = store.attention("failed")
+    assert main([*_args(queues), "replay", "failed", "--installation", "inst-0", "--dry-run"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split("#")[1].split()[0] for row in rows[:-1]] == ["e-0", "e-2", "e-4"]  # oldest first
+    assert all("ORDER_CONFIRMED  installation=inst-0" in row for row in rows[:-1])
+    assert rows[-1] == "3 failed event(s) would be replayed; dry run: nothing sent or deleted"
+    assert main([*_args(queues), "replay", "failed", "--dry-run", "--limit", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("2 failed event(s) would be replayed (--limit 2")
+    assert _bodies(queues["queue"]) == [] and store.attention("failed") == before
+
+
+def test_replay_and_attention_page_through_every_partition(
+    queues: dict[str, str],
+    dynamodb: Any,
+    dynamodb_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """More items than a page per partition: nothing is capped silently by a page."""
+    monkeypatch.setattr("shared.store.event_records.ATTENTION_PAGE_SIZE", 4)
+    store = EventStore(dynamodb, TABLE_NAME)
+    for n in range(90):  # ~11 a partition, about 3 pages each; inst-1's are two thirds
+        when = f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}Z"
+        _failed(store, f"e-{n:03d}", f"inst-{min(n % 3, 1)}", "ORDER_CONFIRMED", when)
+    assert main([*_args(queues), "attention", "failed"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[-1] == "90 failed event(s)"
+    assert [row.split("#")[1].split()[0] for row in listed[:-1]] == [f"e-{n:03d}" for n in range(90)]
+    dynamodb_calls.clear()
+    assert main([*_args(queues), "replay", "failed", "--installation", "inst-1", "--limit", "50"]) == 0
+    assert capsys.readouterr().out.startswith("replayed 50 failed event(s)")
+    assert dynamodb_calls.count("Query") > 8  # more than one page of some partition
+    inst_1 = [f"e-{n:03d}" for n in range(90) if n % 3]
+    assert _replayed(queues["queue"]) == inst_1[:50]  # the oldest 50 of inst-1's 60
+    assert main([*_args(queues), "replay", "failed", "--installation", "inst-1", "--limit", "1000"]) == 0
+    assert _replayed(queues["queue"]) == inst_1[50:]
+    assert {i.installation_id for i in store.attention("failed", limit=1000)} == {"inst-0"}
+    assert len(store.attention("failed", limit=1000)) == 30
