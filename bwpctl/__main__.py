@@ -1,17 +1,18 @@
 """bwpctl: operate a Buy with Prime integration, deployed (--stack NAME or $BWP_STACK) or local
-(--local: the stack `make dev` is running).
+(--local: the stack `make dev` is running). `make install` puts it in .venv/bin; `python -m bwpctl`
+works too. A mistake is one line on stderr and exit status 1; --debug shows the traceback.
 
-    python -m bwpctl --stack my-stack installations
-    python -m bwpctl --stack my-stack token <installationId>          # prints a live access token
-    python -m bwpctl --stack my-stack graphql <installationId> 'query { buyWithPrimeStore { siteId } }'
-    python -m bwpctl --local publish ORDER_CONFIRMED --business-product <id> --order <orderId>
-    python -m bwpctl --stack my-stack redrive
-    python -m bwpctl --stack my-stack attention unroutable
-    python -m bwpctl --stack my-stack link <businessProductId> <installationId>
-    python -m bwpctl --stack my-stack reauth <installationId>
-    python -m bwpctl --stack my-stack replay unroutable
-    python -m bwpctl --stack my-stack replay failed --installation <id> --type ORDER_CONFIRMED --since 6h --dry-run
-    python -m bwpctl --stack my-stack replay-archive --since 6h --wait
+    bwpctl --stack my-stack installations
+    bwpctl --stack my-stack token <installationId>          # prints a live access token
+    bwpctl --stack my-stack graphql <installationId> 'query { buyWithPrimeStore { siteId } }'
+    bwpctl --local publish ORDER_CONFIRMED --business-product <id> --order <orderId>
+    bwpctl --stack my-stack redrive
+    bwpctl --stack my-stack attention unroutable
+    bwpctl --stack my-stack link <businessProductId> <installationId>
+    bwpctl --stack my-stack reauth <installationId>
+    bwpctl --stack my-stack replay unroutable
+    bwpctl --stack my-stack replay failed --installation <id> --type ORDER_CONFIRMED --since 6h --dry-run
+    bwpctl --stack my-stack replay-archive --since 6h --wait
 """
 
 from __future__ import annotations
