@@ -31,10 +31,12 @@ help: ## list the targets
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed ## create both virtual environments
 
-$(VENV)/.installed: requirements/dev.txt src/requirements.txt src/requirements-oauth.txt $(call venv_force,$(VENV))
+# The last step installs the operator CLI as $(BIN)/bwpctl (editable: this checkout's bwpctl/ and src/).
+$(VENV)/.installed: requirements/dev.txt src/requirements.txt src/requirements-oauth.txt pyproject.toml $(call venv_force,$(VENV))
 	@py=$$(scripts/find-python313.sh); $(call venv_ok,$(VENV)) || { rm -rf $(VENV); "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt $(call venv_force,$(SAM_VENV))
@@ -158,11 +160,11 @@ invoke-%: install events/%.json ## invoke a function with events/NAME.json
 	fi
 
 redrive: $(VENV)/.installed ## move the DLQ's messages back to the events queue (STACK=name)
-	$(BIN)/python -m bwpctl --stack "$(STACK)" redrive
+	$(BIN)/bwpctl --stack "$(STACK)" redrive
 
 replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STACK=name)
-	$(BIN)/python -m bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
+	$(BIN)/bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam .tools $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
+	rm -rf .aws-sam .tools *.egg-info $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,41 +1,47 @@
 """bwpctl: operate a Buy with Prime integration, deployed (--stack NAME or $BWP_STACK) or local
-(--local: the stack `make dev` is running).
+(--local: the stack `make dev` is running). `make install` puts it in .venv/bin; `python -m bwpctl`
+works too. A mistake is one line on stderr and exit status 1; --debug shows the traceback.
 
-    python -m bwpctl --stack my-stack installations
-    python -m bwpctl --stack my-stack token <installationId>          # prints a live access token
-    python -m bwpctl --stack my-stack graphql <installationId> 'query { buyWithPrimeStore { siteId } }'
-    python -m bwpctl --local publish ORDER_CONFIRMED --business-product <id> --order <orderId>
-    python -m bwpctl --stack my-stack redrive
-    python -m bwpctl --stack my-stack attention unroutable
-    python -m bwpctl --stack my-stack link <businessProductId> <installationId>
-    python -m bwpctl --stack my-stack replay unroutable
-    python -m bwpctl --stack my-stack replay-archive --since 6h --wait
+    bwpctl --stack my-stack installations
+    bwpctl --stack my-stack token <installationId>          # prints a live access token
+    bwpctl --stack my-stack graphql <installationId> 'query { buyWithPrimeStore { siteId } }'
+    bwpctl --local publish ORDER_CONFIRMED --business-product <id> --order <orderId>
+    bwpctl --stack my-stack redrive
+    bwpctl --stack my-stack attention unroutable
+    bwpctl --stack my-stack link <businessProductId> <installationId>
+    bwpctl --stack my-stack reauth <installationId>
+    bwpctl --stack my-stack replay unroutable
+    bwpctl --stack my-stack replay failed --installation <id> --type ORDER_CONFIRMED --since 6h --dry-run
+    bwpctl --stack my-stack replay-archive --since 6h --wait
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "src")]
 
-from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError  # noqa: E402
 
 from bwpctl import installations as inst  # noqa: E402
-from bwpctl.replay import peek, redrive, replay_attention, start_move_task  # noqa: E402
+from bwpctl.replay import AttentionFilter, peek, redrive, replay_attention, select_attention, start_move_task  # noqa: E402
 from bwpctl.target import Target, resolve_target  # noqa: E402
 from shared.models import InstallationStatus  # noqa: E402
-from shared.store.event_records import ATTENTION_OUTCOMES, EventStore  # noqa: E402
+from shared.store.event_records import ATTENTION_OUTCOMES, AttentionItem, EventStore  # noqa: E402
 
 OUTCOMES = sorted(o.value for o in ATTENTION_OUTCOMES)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="bwpctl", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    top = Parser(prog="bwpctl", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    top.add_argument("--debug", action="store_true", help="show the traceback of a failure (default: one line)")
     top.add_argument("--stack", help="the deployed stack (default: $BWP_STACK)")
     top.add_argument("--local", action="store_true", help="the local stack of `make dev` (or BWP_LOCAL=1)")
     top.add_argument("--table", help="table name (default: the stack's InstallationsTableName output)")
@@ -45,6 +51,14 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--archive-arn", help="partner event archive (default: the stack's PartnerEventArchiveArn)")
     top.add_argument("--rule-arn", help="the events rule (default: the stack's PartnerEventsRuleArn)")
     commands = top.add_subparsers(dest="command", required=True)
+    _installation_commands(commands)
+    _event_commands(commands)
+    for command in commands.choices.values():  # `bwpctl replay failed --debug` works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return top
+
+
+def _installation_commands(commands: Any) -> None:
     listing = commands.add_parser(
         "installations", help="installations per status (from the index); --list one status with token health"
     )
@@ -58,6 +72,16 @@ def parser() -> argparse.ArgumentParser:
     graphql.add_argument("installation_id")
     graphql.add_argument("query", help="the query, or @path/to/file.graphql")
     graphql.add_argument("--variables", default="{}", help="JSON object")
+    reauth = commands.add_parser(
+        "reauth", help="mark an installation as needing re-authorisation (its tokens are no longer used)"
+    )
+    reauth.add_argument("installation_id")
+    link = commands.add_parser("link", help="register which installation a business product belongs to")
+    link.add_argument("business_product_id")
+    link.add_argument("installation_id")
+
+
+def _event_commands(commands: Any) -> None:
     publish = commands.add_parser("publish", help="publish a sample Buy with Prime event onto the partner bus")
     publish.add_argument("event_type")
     publish.add_argument("--business-product", required=True)
@@ -75,22 +99,35 @@ def parser() -> argparse.ArgumentParser:
     event = commands.add_parser("event", help="the record of one processed event (outcome, reason, times)")
     event.add_argument("event_id")
     event.add_argument("--key", help="its scoped idempotency key, for events recorded under one")
-    show = commands.add_parser("attention", help="list events kept for an operator")
+    show = commands.add_parser("attention", help="list events kept for an operator, oldest first")
     show.add_argument("outcome", choices=OUTCOMES)
-    replay = commands.add_parser("replay", help="send kept events back to the queue (after fixing the cause)")
+    show.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    replay = commands.add_parser(
+        "replay", help="send kept events back to the queue (after fixing the cause), oldest first"
+    )
     replay.add_argument("outcome", choices=OUTCOMES)
-    replay.add_argument("--limit", type=int, default=100)
+    replay.add_argument("--limit", type=int, default=100, help="at most this many matching events (default 100)")
+    replay.add_argument("--installation", help="only this installation's events")
+    replay.add_argument("--type", dest="event_type", help="only events of this type, e.g. ORDER_CONFIRMED")
+    replay.add_argument("--since", help="only events that happened at or after: ISO 8601 (UTC by default) or 6h, 2d")
+    replay.add_argument("--until", help="only events that happened before this time")
+    replay.add_argument("--dry-run", action="store_true", help="list what would be replayed; send and delete nothing")
     archive = commands.add_parser("replay-archive", help="re-send archived Buy with Prime events of a time span")
     archive.add_argument("--since", required=True, help="ISO 8601 time (UTC by default) or a span: 90m, 6h, 2d")
     archive.add_argument("--until", default=None, help="ISO 8601 time (default: now)")
     archive.add_argument("--wait", action="store_true", help="follow the replay until it ends (at most 10 min)")
-    link = commands.add_parser("link", help="register which installation a business product belongs to")
-    link.add_argument("business_product_id")
-    link.add_argument("installation_id")
-    return top
+
+
+class Parser(argparse.ArgumentParser):
+    """A usage mistake is one line too (argparse's own prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every mistake ends as one line on stderr (`bwpctl <command>: <message>`) and exit status 1;
+    `--debug` shows the traceback instead."""
     args = parser().parse_args(argv)
     try:
         target = resolve_target(
@@ -104,10 +141,39 @@ def main(argv: list[str] | None = None) -> int:
             rule_arn=args.rule_arn,
         )
         print(COMMANDS[args.command](target, args))
-    except (BotoCoreError, ClientError) as error:  # an AWS answer, said plainly: no traceback
-        print(f"bwpctl {args.command}: {error}", file=sys.stderr)
+    except SystemExit as stop:  # a mistake this CLI names itself
+        if not isinstance(stop.code, str):
+            raise
+        if args.debug:  # Python prints no traceback for a SystemExit: this one, and its cause
+            traceback.print_exception(stop, file=sys.stderr)
+        return _said(args, stop.code)
+    except BrokenPipeError:  # `bwpctl attention failed | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        return _said(args, "interrupted", status=130)
+    except (BotoCoreError, ClientError) as error:  # an AWS answer, said plainly: no traceback
+        if args.debug:
+            raise
+        return _said(args, f"{error}{_hint(args, error)}")
+    except Exception as error:  # anything else, still one line: --debug for where it came from
+        if args.debug:
+            raise
+        return _said(args, f"{type(error).__name__}: {error} (--debug shows the traceback)")
     return 0
+
+
+def _said(args: argparse.Namespace, message: str, status: int = 1) -> int:
+    print(f"bwpctl {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
+def _hint(args: argparse.Namespace, error: Exception) -> str:
+    if isinstance(error, EndpointConnectionError) and (args.local or os.environ.get("BWP_LOCAL") == "1"):
+        return " (is `make dev` still running? .local-stack.json may be left from a stack that stopped)"
+    return ""
 
 
 def _installations(target: Target, args: argparse.Namespace) -> str:
@@ -132,8 +198,19 @@ def _token(target: Target, args: argparse.Namespace) -> str:
 
 
 def _graphql(target: Target, args: argparse.Namespace) -> str:
-    query = Path(args.query[1:]).read_text(encoding="utf-8") if args.query.startswith("@") else args.query
-    data = inst.run_graphql(target, args.installation_id, query, json.loads(args.variables))
+    query = args.query
+    if query.startswith("@"):
+        try:
+            query = Path(query[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise SystemExit(f"cannot read the query file {query[1:]}: {error}") from error
+    try:
+        variables = json.loads(args.variables)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"--variables is not JSON: {error}") from error
+    if not isinstance(variables, dict):
+        raise SystemExit("--variables must be a JSON object, such as '{\"first\": 10}'")
+    data = inst.run_graphql(target, args.installation_id, query, variables)
     return json.dumps(data, indent=2)
 
 
@@ -198,18 +275,39 @@ def _event(target: Target, args: argparse.Namespace) -> str:
 
 
 def _attention(target: Target, args: argparse.Namespace) -> str:
-    items = EventStore(target.client("dynamodb"), target.table_name).attention(args.outcome, limit=1000)
-    rows = [
-        f"{i.sort_key}  {i.reason or '-'}  installation={i.installation_id or '-'}  "
-        f"businessProduct={i.business_product_id or '-'}"
-        for i in items
-    ]
-    return "\n".join([*rows, f"{len(items)} {args.outcome} event(s)"])
+    store = EventStore(target.client("dynamodb"), target.table_name)
+    items = list(select_attention(store, args.outcome, limit=args.limit))
+    more = f" (--limit {args.limit} reached: more may wait)" if len(items) == args.limit else ""
+    return "\n".join([*map(_attention_row, items), f"{len(items)} {args.outcome} event(s){more}"])
+
+
+def _attention_row(item: AttentionItem) -> str:
+    return (
+        f"{item.sort_key}  {item.reason or '-'}  {item.event_type or '-'}  installation={item.installation_id or '-'}  "
+        f"businessProduct={item.business_product_id or '-'}"
+    )
 
 
 def _replay(target: Target, args: argparse.Namespace) -> str:
+    from bwpctl.archive import parse_time
+
+    only = AttentionFilter(
+        installation_id=args.installation,
+        event_type=args.event_type,
+        since=parse_time(args.since) if args.since else None,
+        until=parse_time(args.until) if args.until else None,
+    )
+    if only.since and only.until and only.since >= only.until:
+        raise SystemExit(f"--since {args.since} is not before --until {args.until}: nothing would match")
     store = EventStore(target.client("dynamodb"), target.table_name)
-    moved = replay_attention(store, target.client("sqs"), target.need("queue_url"), args.outcome, limit=args.limit)
+    if args.dry_run:
+        items = list(select_attention(store, args.outcome, only, limit=args.limit))
+        rows = [_attention_row(i) + ("" if i.raw else "  (no body: would be skipped)") for i in items]
+        more = f" (--limit {args.limit} reached: more may match)" if len(items) == args.limit else ""
+        summary = f"{len(items)} {args.outcome} event(s) would be replayed{more}; dry run: nothing sent or deleted"
+        return "\n".join([*rows, summary])
+    queue_url = target.need("queue_url")
+    moved = replay_attention(store, target.client("sqs"), queue_url, args.outcome, limit=args.limit, only=only)
     return f"replayed {moved.moved} {args.outcome} event(s); {moved.skipped} had no body to replay"
 
 
@@ -223,6 +321,10 @@ def _replay_archive(target: Target, args: argparse.Namespace) -> str:
     return start_replay(
         events, target.need("archive_arn"), target.need("rule_arn"), parse_time(args.since), until, wait=args.wait
     )
+
+
+def _reauth(target: Target, args: argparse.Namespace) -> str:
+    return inst.force_reauthorization(target, args.installation_id)
 
 
 def _link(target: Target, args: argparse.Namespace) -> str:
@@ -245,6 +347,7 @@ COMMANDS = {
     "replay": _replay,
     "replay-archive": _replay_archive,
     "link": _link,
+    "reauth": _reauth,
 }
 
 if __name__ == "__main__":

@@ -5,10 +5,13 @@ the pipeline's de-duplication absorbs)."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from shared.store.event_records import EventStore
+from shared.store.event_records import AttentionItem, EventStore
 
 
 @dataclass
@@ -50,10 +53,63 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, *, limit: int = 1000) -> Mov
     return result
 
 
-def replay_attention(store: EventStore, sqs: Any, queue_url: str, outcome: str, *, limit: int = 100) -> Moved:
-    """Send the kept bodies of `outcome` events back to the queue, then drop their attention items."""
+@dataclass(frozen=True)
+class AttentionFilter:
+    """Which attention items a replay takes; the others are left as they are."""
+
+    installation_id: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None  # the event time, inclusive
+    until: datetime | None = None  # exclusive
+
+    def matches(self, item: AttentionItem) -> bool:
+        if self.installation_id and item.installation_id != self.installation_id:
+            return False
+        if self.event_type and item.event_type != self.event_type:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        moment = event_moment(item)
+        if moment is None:  # a time span is asked for and this one's time is unknown: not taken
+            return False
+        return (self.since is None or moment >= self.since) and (self.until is None or moment < self.until)
+
+
+def event_moment(item: AttentionItem) -> datetime | None:
+    """The event time its sort key begins with (ISO 8601, or the epoch second it was recorded)."""
+    text = item.event_time
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def select_attention(
+    store: EventStore, outcome: str, only: AttentionFilter | None = None, *, limit: int = 100
+) -> Iterator[AttentionItem]:
+    """Up to `limit` attention items of `outcome` that match `only`, oldest first, read through
+    every partition page by page (installation and event type filtered by DynamoDB)."""
+    only = only or AttentionFilter()
+    items = store.attention_items(outcome, installation_id=only.installation_id, event_type=only.event_type)
+    return itertools.islice((item for item in items if only.matches(item)), max(0, limit))
+
+
+def replay_attention(
+    store: EventStore,
+    sqs: Any,
+    queue_url: str,
+    outcome: str,
+    *,
+    limit: int = 100,
+    only: AttentionFilter | None = None,
+) -> Moved:
+    """Send the kept bodies of `outcome` events (those matching `only`) back to the queue, then drop
+    their attention items; items without a body are counted and left."""
     result = Moved()
-    for item in store.attention(outcome, limit=limit):
+    for item in select_attention(store, outcome, only, limit=limit):
         if not item.raw:
             result.skipped += 1
             continue

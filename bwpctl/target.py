@@ -55,11 +55,16 @@ def local_target(path: Path | None = None) -> Target:
     path = path or LOCAL_STATE
     if not path.is_file():
         raise SystemExit(f"no local stack found ({path.name} is missing): start one with `make dev`")
-    state = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SystemExit(f"{path.name} is unreadable ({error}): restart the local stack with `make dev`") from error
+    if not isinstance(state, dict) or not state.get("table_name"):
+        raise SystemExit(f"{path.name} names no table (stale or not written by `make dev`): restart `make dev`")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     known = set(Target.__dataclass_fields__)
-    return Target(**{k: v for k, v in state.items() if k in known})
+    return Target(**{k: str(v) for k, v in state.items() if k in known and v is not None})
 
 
 def resolve_target(
@@ -100,6 +105,8 @@ def resolve_target(
             values[name] = values.get(name) or outputs.get(output, "")
         for name, parameter in PARAMETERS.items():
             values[name] = parameters.get(parameter, "")
+        if not values["table_name"]:
+            raise SystemExit(f"stack {stack} has no {OUTPUTS['table_name']} output (not this project's stack?)")
     elif not table:
         raise SystemExit("name the stack (--stack or BWP_STACK), use --local, or give --table (and queue URLs)")
     from shared.settings import DEFAULT_GRAPHQL_URL, DEFAULT_TOKEN_URL

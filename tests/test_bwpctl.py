@@ -27,6 +27,13 @@ def _args(queues: dict[str, str]) -> list[str]:
     return ["--table", TABLE_NAME, "--queue-url", queues["queue"], "--dlq-url", queues["dlq"]]
 
 
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """What a failed command said: one line on stderr, no traceback, nothing on stdout."""
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err.strip()
+
+
 def _bodies(queue_url: str) -> list[str]:
     sqs = boto3.client("sqs")
     bodies: list[str] = []
@@ -87,11 +94,12 @@ def test_attention_list_and_replay(queues: dict[str, str], dynamodb: Any, capsys
     assert store.lookup([], [], ["bp-x"]).links == {"bp-x": "inst-x"}
 
 
-def test_a_stack_name_or_explicit_names_are_required(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stack_name_or_explicit_names_are_required(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("BWP_STACK", raising=False)
-    with pytest.raises(SystemExit) as stopped:
-        main(["redrive"])
-    assert "name the stack" in str(stopped.value)
+    assert main(["redrive"]) == 1
+    assert _one_line(capsys).startswith("bwpctl redrive: name the stack")
 
 
 @pytest.fixture
@@ -156,11 +164,12 @@ def test_publish_puts_a_buy_with_prime_event_through_the_rule(
     assert delivered["resources"] == ["businessProduct/bp-1/order/o-1"]
 
 
-def test_local_without_a_running_stack_says_so(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_without_a_running_stack_says_so(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr("bwpctl.target.LOCAL_STATE", tmp_path / "missing.json")
-    with pytest.raises(SystemExit) as stopped:
-        main(["--local", "installations"])
-    assert "make dev" in str(stopped.value)
+    assert main(["--local", "installations"]) == 1
+    assert "make dev" in _one_line(capsys)
 
 
 def test_replay_archive_times_read_as_an_operator_types_them() -> None:
@@ -249,11 +258,69 @@ def test_show_reads_one_installation_and_mistakes_are_told_without_a_traceback(
 ) -> None:
     assert main(["--table", TABLE_NAME, "show", many_installations[-1]]) == 0
     assert f"{many_installations[-1]}  uninstalled" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match=r"no installation amzn1\.bwp\.installation\.nobody"):
-        main(["--table", TABLE_NAME, "show", "amzn1.bwp.installation.nobody"])
+    assert main(["--table", TABLE_NAME, "show", "amzn1.bwp.installation.nobody"]) == 1
+    assert _one_line(capsys).startswith("bwpctl show: no installation amzn1.bwp.installation.nobody")
     assert main(["--table", "no-such-table", "installations"]) == 1
     err = capsys.readouterr().err
     assert "ResourceNotFoundException" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- reauth
+
+
+def _installed(dynamodb: Any, installation_id: str) -> Any:
+    from shared.models import TokenSet
+    from shared.store.installations import InstallationStore
+
+    store = InstallationStore(dynamodb, TABLE_NAME)
+    store.save_installation(installation_id, TokenSet(access_token="at-1", refresh_token="rt-1"), 1_800_000_000)
+    return store
+
+
+def test_reauth_marks_an_active_installation_through_the_stores_own_path(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _installed(dynamodb, "inst-r")
+    assert main(["--table", TABLE_NAME, "reauth", "inst-r"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("inst-r: active -> needs_reauthorization (reason: operator)")
+    assert "at-1" not in out and "rt-1" not in out
+    marked = store.get("inst-r")
+    assert marked is not None and marked.status.value == "needs_reauthorization"
+    assert marked.reauthorization_reason == "operator" and marked.access_token is None
+    assert marked.lease_owner is None  # the lease taken for the mark went with it
+    assert main(["--table", TABLE_NAME, "installations"]) == 0  # the index moved it
+    assert "active: 0" in (counted := capsys.readouterr().out) and "needs_reauthorization: 1" in counted
+    assert main(["--table", TABLE_NAME, "reauth", "inst-r"]) == 0  # again: said, nothing changed
+    assert (
+        capsys.readouterr().out.strip() == "inst-r already needs re-authorisation (reason: operator); nothing changed"
+    )
+
+
+def test_reauth_refuses_an_unknown_an_uninstalled_or_a_refreshing_installation(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--table", TABLE_NAME, "reauth", "inst-nobody"]) == 1
+    assert _one_line(capsys) == f"bwpctl reauth: no installation inst-nobody in {TABLE_NAME}"
+    store = _installed(dynamodb, "inst-gone")
+    store.uninstall("inst-gone", 1_800_000_001_000, 1_800_000_001)
+    assert main(["--table", TABLE_NAME, "reauth", "inst-gone"]) == 1
+    assert "is uninstalled" in _one_line(capsys)
+    assert store.get("inst-gone").status.value == "uninstalled"  # type: ignore[union-attr]
+    # a function refreshing its tokens right now holds the lease: the operator is told, nothing changes
+    store = _installed(dynamodb, "inst-busy")
+    import time
+
+    assert store.acquire_refresh_lease("inst-busy", "events-fn", "rt-1", int(time.time()), 60) is not None
+    assert main(["--table", TABLE_NAME, "reauth", "inst-busy"]) == 1
+    assert "being refreshed or changed right now" in _one_line(capsys)
+    busy = store.get("inst-busy")
+    assert busy is not None and busy.status.value == "active" and busy.lease_owner == "events-fn"
+    from shared.models import TokenSet
+
+    assert store.store_refreshed_tokens(  # and its refresh still lands
+        "inst-busy", "events-fn", "rt-1", TokenSet(access_token="at-2", refresh_token="rt-2"), int(time.time())
+    )
 
 
 # --------------------------------------------------------------------------- the DLQ and one event
@@ -291,8 +358,8 @@ def test_event_shows_one_record_without_its_body(
     assert main([*_args(queues), "event", "e-2"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["outcome"], shown["reason"]) == ("failed", "invalid_json") and "raw" not in shown
-    with pytest.raises(SystemExit, match="no record of event e-3"):
-        main([*_args(queues), "event", "e-3"])
+    assert main([*_args(queues), "event", "e-3"]) == 1
+    assert _one_line(capsys).startswith("bwpctl event: no record of event e-3")
 
 
 def test_redrive_on_aws_is_sqs_own_move_task(queues: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,3 +385,221 @@ def test_redrive_on_aws_is_sqs_own_move_task(queues: dict[str, str], monkeypatch
         for u in queues.values()
     }
     assert started == [{"SourceArn": arn[queues["dlq"]], "DestinationArn": arn[queues["queue"]]}]
+
+
+# --------------------------------------------------------------------------- mistakes: one line, or --debug
+
+
+def test_mistakes_are_one_line_and_exit_1(
+    queues: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    said: dict[str, str] = {}
+    for name, argv in {
+        "bad JSON": ["graphql", "inst-1", "query { x }", "--variables", "{first: 1}"],
+        "not an object": ["graphql", "inst-1", "query { x }", "--variables", "[1]"],
+        "unreadable file": ["graphql", "inst-1", f"@{tmp_path / 'missing.graphql'}"],
+        "missing name": ["replay-archive", "--since", "1h"],
+        "bad time": ["--archive-arn", "a", "--rule-arn", "r", "replay-archive", "--since", "yesterday"],
+    }.items():
+        assert main([*_args(queues), *argv]) == 1, name
+        said[name] = _one_line(capsys)
+    assert said["bad JSON"].startswith("bwpctl graphql: --variables is not JSON: Expecting property name")
+    assert said["not an object"].startswith("bwpctl graphql: --variables must be a JSON object")
+    assert said["unreadable file"].startswith("bwpctl graphql: cannot read the query file")
+    assert "No such file" in said["unreadable file"]
+    assert said["missing name"] == (
+        "bwpctl replay-archive: this command needs archive arn, which the target does not give"
+    )
+    assert "neither an ISO 8601 time" in said["bad time"]
+    with pytest.raises(SystemExit) as usage:  # argparse's own mistakes: one line too, exit 2
+        main([*_args(queues), "replay", "nonsense"])
+    assert usage.value.code == 2
+    assert "bwpctl replay: argument outcome: invalid choice" in _one_line(capsys)
+
+
+def test_a_stack_without_the_projects_outputs_is_named(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CloudFormation as a stub (moto's needs an OpenAPI validator not installed here)."""
+    from botocore.exceptions import ClientError
+
+    class CloudFormation:
+        def describe_stacks(self, StackName: str) -> dict[str, Any]:
+            if StackName != "someone-elses":
+                error = {"Error": {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}}
+                raise ClientError(error, "DescribeStacks")
+            return {"Stacks": [{"StackName": StackName, "Outputs": [{"OutputKey": "QueueUrl", "OutputValue": "q"}]}]}
+
+    real = boto3.client
+    monkeypatch.setattr(
+        boto3, "client", lambda name, **kw: CloudFormation() if name == "cloudformation" else real(name, **kw)
+    )
+    assert main(["--stack", "someone-elses", "installations"]) == 1
+    assert _one_line(capsys) == (
+        "bwpctl installations: stack someone-elses has no InstallationsTableName output (not this project's stack?)"
+    )
+    assert main(["--stack", "nobodys", "installations"]) == 1  # an AWS answer
+    assert "does not exist" in _one_line(capsys)
+
+
+def test_a_stale_local_stack_file_is_one_line(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / ".local-stack.json"
+    monkeypatch.setattr("bwpctl.target.LOCAL_STATE", state)
+    state.write_text('{"table_name": "t", "endpo')  # cut short
+    assert main(["--local", "attention", "failed"]) == 1
+    assert _one_line(capsys).startswith("bwpctl attention: .local-stack.json is unreadable")
+    state.write_text("{}")
+    assert main(["--local", "attention", "failed"]) == 1
+    assert "names no table" in _one_line(capsys)
+    # a stack that stopped without removing its file: nothing listens on its endpoint any more
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    state.write_text(json.dumps({"table_name": "t", "endpoint_url": "http://127.0.0.1:9", "region": "us-east-1"}))
+    assert main(["--local", "attention", "failed"]) == 1
+    line = _one_line(capsys)
+    assert "Could not connect to the endpoint URL" in line and "is `make dev` still running?" in line
+
+
+def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(
+    queues: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bwpctl import __main__ as cli
+
+    def broken(target: Any, args: Any) -> str:
+        raise RuntimeError("the table answered\nsomething odd")
+
+    monkeypatch.setitem(cli.COMMANDS, "attention", broken)
+    assert main([*_args(queues), "attention", "failed"]) == 1
+    assert _one_line(capsys) == (
+        "bwpctl attention: RuntimeError: the table answered something odd (--debug shows the traceback)"
+    )
+    for argv in (
+        ["--debug", *_args(queues), "attention", "failed"],
+        [*_args(queues), "attention", "failed", "--debug"],
+    ):
+        with pytest.raises(RuntimeError, match="the table answered"):
+            main(argv)
+    assert main(["--debug", *_args(queues), "graphql", "i", "q", "--variables", "{"]) == 1  # its own mistakes
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "JSONDecodeError" in err  # the cause too
+    assert err.splitlines()[-1].startswith("bwpctl graphql: --variables is not JSON: Expecting property name")
+
+
+def test_the_installed_console_script_runs_bwpctl(tmp_path: Any) -> None:
+    """`make install` puts bwpctl next to the venv's python (pip install -e .): the script itself,
+    as an operator types it (skipped in a venv installed without it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "bwpctl"
+    if not script.is_file():
+        pytest.skip(f"no {script}: run `make install` (or pip install --no-deps -e .)")
+    helped = subprocess.run([script, "--help"], capture_output=True, text=True, check=False, timeout=60)
+    assert helped.returncode == 0 and "usage: bwpctl" in helped.stdout and "reauth" in helped.stdout
+    argv = [script, "--table", "t", "graphql", "inst-1", "query { x }", "--variables", "{"]
+    failed = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path)
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.startswith("bwpctl graphql: --variables is not JSON") and len(failed.stderr.splitlines()) == 1
+    debug = subprocess.run([*argv, "--debug"], capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+# --------------------------------------------------------------------------- replay, filtered and paged
+
+
+def _failed(store: EventStore, event_id: str, installation: str, event_type: str, when: str | None) -> None:
+    envelope = {"id": event_id, "detail-type": event_type, "detail": {"eventId": event_id}}
+    store.record(
+        EventRecord(
+            event_id=event_id,
+            outcome=Verdict.FAILED,
+            message_id=f"m-{event_id}",
+            processed_at=1_800_000_000,
+            expires_at=1_900_000_000,
+            event_type=event_type,
+            installation_id=installation,
+            reason="graphql_error",
+            raw=json.dumps(envelope),
+            event_time=when,
+        )
+    )
+
+
+def _replayed(queue_url: str) -> list[str]:
+    return sorted(json.loads(body)["id"] for body in _bodies(queue_url))
+
+
+def test_replay_takes_only_the_matching_events_and_leaves_the_others(
+    queues: dict[str, str], dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = EventStore(dynamodb, TABLE_NAME)
+    _failed(store, "e-a", "inst-1", "ORDER_CONFIRMED", "2026-01-01T00:00:00Z")
+    _failed(store, "e-b", "inst-2", "ORDER_CONFIRMED", "2026-01-02T00:00:00Z")
+    _failed(store, "e-c", "inst-1", "ORDER_CANCELLED", "2026-01-03T00:00:00Z")
+    _failed(store, "e-d", "inst-1", "ORDER_CONFIRMED", "2026-01-05T00:00:00.250Z")
+    _failed(store, "e-e", "inst-1", "ORDER_CONFIRMED", None)  # no event time: recorded at 1_800_000_000 (2027)
+    only_inst_1 = ["replay", "failed", "--installation", "inst-1", "--type", "ORDER_CONFIRMED"]
+    span = ["--since", "2026-01-01T00:00:00", "--until", "2026-01-04T00:00:00Z"]
+    assert main([*_args(queues), *only_inst_1, *span]) == 0
+    assert capsys.readouterr().out.strip() == "replayed 1 failed event(s); 0 had no body to replay"
+    assert _replayed(queues["queue"]) == ["e-a"]
+    assert [i.event_id for i in store.attention("failed")] == ["e-e", "e-b", "e-c", "e-d"]  # the others stay
+    since = ["--since", "2026-01-05T00:00:00.250Z", "--until", "2026-02-01"]  # since: inclusive
+    assert main([*_args(queues), "replay", "failed", *since]) == 0
+    assert _replayed(queues["queue"]) == ["e-d"]
+    assert main([*_args(queues), *only_inst_1]) == 0  # no span: the event without a time too
+    assert _replayed(queues["queue"]) == ["e-e"]
+    assert main([*_args(queues), "replay", "failed", "--type", "ORDER_CANCELLED"]) == 0
+    assert _replayed(queues["queue"]) == ["e-c"]
+    assert [i.event_id for i in store.attention("failed")] == ["e-b"]
+    capsys.readouterr()
+    assert main([*_args(queues), "replay", "failed", "--since", "1d", "--until", "2d"]) == 1
+    assert "is not before --until" in _one_line(capsys)
+
+
+def test_replay_dry_run_lists_and_changes_nothing(
+    queues: dict[str, str], dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = EventStore(dynamodb, TABLE_NAME)
+    for n in range(5):
+        _failed(store, f"e-{n}", f"inst-{n % 2}", "ORDER_CONFIRMED", f"2026-01-0{n + 1}T00:00:00Z")
+    before = store.attention("failed")
+    assert main([*_args(queues), "replay", "failed", "--installation", "inst-0", "--dry-run"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split("#")[1].split()[0] for row in rows[:-1]] == ["e-0", "e-2", "e-4"]  # oldest first
+    assert all("ORDER_CONFIRMED  installation=inst-0" in row for row in rows[:-1])
+    assert rows[-1] == "3 failed event(s) would be replayed; dry run: nothing sent or deleted"
+    assert main([*_args(queues), "replay", "failed", "--dry-run", "--limit", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("2 failed event(s) would be replayed (--limit 2")
+    assert _bodies(queues["queue"]) == [] and store.attention("failed") == before
+
+
+def test_replay_and_attention_page_through_every_partition(
+    queues: dict[str, str],
+    dynamodb: Any,
+    dynamodb_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """More items than a page per partition: nothing is capped silently by a page."""
+    monkeypatch.setattr("shared.store.event_records.ATTENTION_PAGE_SIZE", 4)
+    store = EventStore(dynamodb, TABLE_NAME)
+    for n in range(90):  # ~11 a partition, about 3 pages each; inst-1's are two thirds
+        when = f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}Z"
+        _failed(store, f"e-{n:03d}", f"inst-{min(n % 3, 1)}", "ORDER_CONFIRMED", when)
+    assert main([*_args(queues), "attention", "failed"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[-1] == "90 failed event(s)"
+    assert [row.split("#")[1].split()[0] for row in listed[:-1]] == [f"e-{n:03d}" for n in range(90)]
+    dynamodb_calls.clear()
+    assert main([*_args(queues), "replay", "failed", "--installation", "inst-1", "--limit", "50"]) == 0
+    assert capsys.readouterr().out.startswith("replayed 50 failed event(s)")
+    assert dynamodb_calls.count("Query") > 8  # more than one page of some partition
+    inst_1 = [f"e-{n:03d}" for n in range(90) if n % 3]
+    assert _replayed(queues["queue"]) == inst_1[:50]  # the oldest 50 of inst-1's 60
+    assert main([*_args(queues), "replay", "failed", "--installation", "inst-1", "--limit", "1000"]) == 0
+    assert _replayed(queues["queue"]) == inst_1[50:]
+    assert {i.installation_id for i in store.attention("failed", limit=1000)} == {"inst-0"}
+    assert len(store.attention("failed", limit=1000)) == 30

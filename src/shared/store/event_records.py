@@ -19,9 +19,11 @@ Writes, and the invariant each protects:
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from shared.budget import Deadline
 
 BATCH_GET_LIMIT = 100
+ATTENTION_PAGE_SIZE = 100  # attention items per Query page (each partition is read page by page)
 
 
 class Verdict(StrEnum):
@@ -166,6 +169,13 @@ class AttentionItem:
     business_product_id: str | None
     raw: str | None
     partition: str = ""  # its pk (ATTENTION#<outcome>#<shard>)
+    event_type: str | None = None
+
+    @property
+    def event_time(self) -> str:
+        """When the event happened, as its sort key begins: ISO 8601, or (an event without a time)
+        the epoch second it was recorded."""
+        return self.sort_key.split("#", 1)[0]
 
 
 class EventStore:
@@ -278,29 +288,63 @@ class EventStore:
 
     def attention(self, outcome: str, limit: int = 100) -> list[AttentionItem]:
         """The oldest `limit` attention items of `outcome`, across its partitions."""
-        items: list[Item] = []
-        for partition in attention_partitions(outcome):
+        page_size = max(1, min(limit, ATTENTION_PAGE_SIZE))
+        return list(itertools.islice(self.attention_items(outcome, page_size=page_size), limit))
+
+    def attention_items(
+        self,
+        outcome: str,
+        *,
+        installation_id: str | None = None,
+        event_type: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[AttentionItem]:
+        """Every attention item of `outcome`, oldest first (by sort key, which begins with the event
+        time), across its partitions: each partition is read page by page (LastEvaluatedKey) only as
+        far as the caller iterates, so nothing is capped by a page's count or its 1 MB. With
+        `installation_id` or `event_type` only the matching items come back (a FilterExpression:
+        DynamoDB still reads the others, but does not send them)."""
+        conditions = {"installation_id": installation_id, "event_type": event_type}
+        wanted = {name: value for name, value in conditions.items() if value}
+        extra: dict[str, Any] = {}
+        if wanted:
+            extra["FilterExpression"] = " AND ".join(f"#{name} = :{name}" for name in wanted)
+            extra["ExpressionAttributeNames"] = {f"#{name}": name for name in wanted}
+        values = {f":{name}": s(value) for name, value in wanted.items()}
+        streams = [
+            self._attention_partition(outcome, partition, values, extra, page_size or ATTENTION_PAGE_SIZE)
+            for partition in attention_partitions(outcome)
+        ]
+        yield from heapq.merge(*streams, key=lambda item: item.sort_key)
+
+    def _attention_partition(
+        self, outcome: str, partition: str, values: Item, extra: dict[str, Any], page_size: int
+    ) -> Iterator[AttentionItem]:
+        start: Item | None = None
+        while True:
             answer = self._client.query(
                 TableName=self._table,
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": s(partition)},
-                Limit=limit,
+                ExpressionAttributeValues={":pk": s(partition), **values},
+                Limit=page_size,
+                **extra,
+                **({"ExclusiveStartKey": start} if start else {}),
             )
-            items += answer.get("Items", [])
-        items.sort(key=lambda item: get_s(item, "sk") or "")
-        return [
-            AttentionItem(
-                outcome=outcome,
-                sort_key=get_s(item, "sk") or "",
-                event_id=get_s(item, "event_id") or "",
-                reason=get_s(item, "reason"),
-                installation_id=get_s(item, "installation_id"),
-                business_product_id=get_s(item, "business_product_id"),
-                raw=get_s(item, "raw"),
-                partition=get_s(item, "pk") or "",
-            )
-            for item in items[:limit]
-        ]
+            for item in answer.get("Items", []):
+                yield AttentionItem(
+                    outcome=outcome,
+                    sort_key=get_s(item, "sk") or "",
+                    event_id=get_s(item, "event_id") or "",
+                    reason=get_s(item, "reason"),
+                    installation_id=get_s(item, "installation_id"),
+                    business_product_id=get_s(item, "business_product_id"),
+                    raw=get_s(item, "raw"),
+                    partition=get_s(item, "pk") or "",
+                    event_type=get_s(item, "event_type"),
+                )
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                return
 
     # ----------------------------------------------------------------- writes
     def record(
