@@ -10,6 +10,7 @@ works too. A mistake is one line on stderr and exit status 1; --debug shows the 
     bwpctl --stack my-stack attention unroutable
     bwpctl --stack my-stack link <businessProductId> <installationId>
     bwpctl --stack my-stack reauth <installationId>
+    bwpctl --stack my-stack purge <installationId> --dry-run
     bwpctl --stack my-stack replay unroutable
     bwpctl --stack my-stack replay failed --installation <id> --type ORDER_CONFIRMED --since 6h --dry-run
     bwpctl --stack my-stack replay-archive --since 6h --wait
@@ -76,6 +77,11 @@ def _installation_commands(commands: Any) -> None:
         "reauth", help="mark an installation as needing re-authorisation (its tokens are no longer used)"
     )
     reauth.add_argument("installation_id")
+    purge = commands.add_parser(
+        "purge", help="delete everything kept of an uninstalled installation now (the sweep does it later)"
+    )
+    purge.add_argument("installation_id")
+    purge.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
     link = commands.add_parser("link", help="register which installation a business product belongs to")
     link.add_argument("business_product_id")
     link.add_argument("installation_id")
@@ -182,7 +188,7 @@ def _installations(target: Target, args: argparse.Namespace) -> str:
         return "\n".join([*rows, f"{len(rows)} {args.list} installation(s) listed (--limit {args.limit})"])
     found = inst.counts(target)
     lines = [f"{status.value}: {number}" for status, number in found.items()]
-    return "\n".join([*lines, "(uninstalled installations are not indexed; `show ID` reads any one)"])
+    return "\n".join([*lines, "(uninstalled: waiting for their purge, TenantPurgeDays after the uninstall)"])
 
 
 def _show(target: Target, args: argparse.Namespace) -> str:
@@ -327,6 +333,27 @@ def _reauth(target: Target, args: argparse.Namespace) -> str:
     return inst.force_reauthorization(target, args.installation_id)
 
 
+def _purge(target: Target, args: argparse.Namespace) -> str:
+    from shared.budget import Deadline
+    from shared.store.purge import TenantPurge
+
+    installation = inst.store_of(target).get(args.installation_id)
+    if installation is None:
+        raise SystemExit(f"no installation {args.installation_id} in {target.table_name} (purged already?)")
+    if installation.status is not InstallationStatus.UNINSTALLED:
+        raise SystemExit(
+            f"installation {args.installation_id} is {installation.status.value}: only an uninstalled one is purged"
+        )
+    purge = TenantPurge(target.client("dynamodb"), target.table_name)
+    if args.dry_run:
+        found = purge.plan(args.installation_id, Deadline.after(PURGE_SECONDS))
+        return f"would delete {found} item(s) of {args.installation_id}; nothing deleted (--dry-run)"
+    report = purge.purge(args.installation_id, Deadline.after(PURGE_SECONDS))
+    if not report.done:
+        raise SystemExit(f"deleted {report.deleted} item(s) of {args.installation_id}; not finished: run it again")
+    return f"purged {args.installation_id}: {report.deleted} item(s) deleted"
+
+
 def _link(target: Target, args: argparse.Namespace) -> str:
     EventStore(target.client("dynamodb"), target.table_name).put_link(
         args.business_product_id, args.installation_id, "operator"
@@ -348,7 +375,9 @@ COMMANDS = {
     "replay-archive": _replay_archive,
     "link": _link,
     "reauth": _reauth,
+    "purge": _purge,
 }
+PURGE_SECONDS = 600  # one `bwpctl purge` run; a larger tenant: run it again (it resumes)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,7 @@ from bwpctl.target import Target
 from shared.models import Installation, InstallationStatus
 from shared.store.installations import InstallationStore
 
-LISTED_STATUSES = (InstallationStatus.ACTIVE, InstallationStatus.NEEDS_REAUTHORIZATION)
+LISTED_STATUSES = (InstallationStatus.ACTIVE, InstallationStatus.NEEDS_REAUTHORIZATION, InstallationStatus.UNINSTALLED)
 OPERATOR_REASON = "operator"  # reauthorization_reason of an installation an operator marked
 OPERATOR_LEASE_SECONDS = 30
 

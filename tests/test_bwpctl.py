@@ -190,16 +190,20 @@ def test_replay_archive_times_read_as_an_operator_types_them() -> None:
 
 # --------------------------------------------------------------------------- installations at scale
 
-ACTIVE, REAUTH, GONE = 1000, 150, 50
+
+def _split(total: int) -> tuple[int, int, int]:
+    """(active, needing re-authorisation, uninstalled) of `total`: 5/6, 1/8, the rest (1,200: 1,000, 150, 50)."""
+    return total * 5 // 6, total // 8, total - total * 5 // 6 - total // 8
 
 
 @pytest.fixture
-def many_installations(dynamodb: Any) -> list[str]:
-    """1,200 installations: 1,000 active, 150 needing re-authorisation, 50 uninstalled."""
+def many_installations(dynamodb: Any, request: pytest.FixtureRequest) -> list[str]:
+    """1,200 installations (or `request.param`), split as _split says, the uninstalled last."""
     from shared.models import TokenSet
     from shared.store.installations import InstallationStore
 
     store = InstallationStore(dynamodb, TABLE_NAME)
+    ACTIVE, REAUTH, GONE = _split(getattr(request, "param", 1200))
     ids = [f"amzn1.bwp.installation.scale-{n:05d}" for n in range(ACTIVE + REAUTH + GONE)]
     now = 1_800_000_000
     for n, installation_id in enumerate(ids):
@@ -231,13 +235,15 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+@pytest.mark.parametrize("many_installations", [10_000], indirect=True)
 def test_installation_counts_come_from_the_index_without_a_scan_or_an_item_read(
     many_installations: list[str], dynamodb_calls: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--table", TABLE_NAME, "installations"]) == 0
     out = capsys.readouterr().out
-    assert f"active: {ACTIVE}" in out and f"needs_reauthorization: {REAUTH}" in out
-    assert set(dynamodb_calls) == {"Query"} and len(dynamodb_calls) == 2 * 8  # 2 statuses x 8 shards, a page each
+    ACTIVE, REAUTH, GONE = _split(len(many_installations))
+    assert f"active: {ACTIVE}" in out and f"needs_reauthorization: {REAUTH}" in out and f"uninstalled: {GONE}" in out
+    assert set(dynamodb_calls) == {"Query"} and len(dynamodb_calls) == 3 * 8  # 3 statuses x 8 shards, a page each
     print(f"bwpctl installations over {len(many_installations)}: {len(dynamodb_calls)} Query calls, no Scan")
 
 
@@ -603,3 +609,26 @@ def test_replay_and_attention_page_through_every_partition(
     assert _replayed(queues["queue"]) == inst_1[50:]
     assert {i.installation_id for i in store.attention("failed", limit=1000)} == {"inst-0"}
     assert len(store.attention("failed", limit=1000)) == 30
+
+
+def test_purge_counts_with_dry_run_then_deletes_only_an_uninstalled_tenant(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _installed(dynamodb, "inst-p")
+    events = EventStore(dynamodb, TABLE_NAME)
+    events.put_link("bp-p", "inst-p", "operator")
+    events.put_link("bp-other", "inst-other", "operator")
+    assert main(["--table", TABLE_NAME, "purge", "inst-p"]) == 1  # live: refused, nothing deleted
+    assert _one_line(capsys) == "bwpctl purge: installation inst-p is active: only an uninstalled one is purged"
+    store.uninstall("inst-p", 1_800_000_001_000, 1_800_000_001)
+    assert main(["--table", TABLE_NAME, "installations"]) == 0
+    assert "uninstalled: 1" in capsys.readouterr().out  # waiting for its purge, from the index
+    assert main(["--table", TABLE_NAME, "purge", "inst-p", "--dry-run"]) == 0
+    assert capsys.readouterr().out.strip() == "would delete 2 item(s) of inst-p; nothing deleted (--dry-run)"
+    assert store.get("inst-p") is not None
+    assert main(["--table", TABLE_NAME, "purge", "inst-p"]) == 0
+    assert capsys.readouterr().out.strip() == "purged inst-p: 2 item(s) deleted"
+    assert store.get("inst-p") is None
+    assert events.lookup([], [], ["bp-p", "bp-other"]).links == {"bp-other": "inst-other"}
+    assert main(["--table", TABLE_NAME, "purge", "inst-p"]) == 1
+    assert "no installation inst-p" in _one_line(capsys)

@@ -128,7 +128,9 @@ def test_a_field_over_dynamodb_limits_is_recorded_failed_and_the_rest_goes_on(ev
     assert bad_record is not None
     assert (bad_record["outcome"], bad_record["reason"]) == ("failed", "schema_violation")
     assert "raw" not in bad_record  # its body is kept once, on its attention item
-    (kept,) = [i for i in events.items_with_pk_prefix("ATTENTION#failed#") if i["event_id"]["S"] == bad_record["event_id"]]
+    (kept,) = [
+        i for i in events.items_with_pk_prefix("ATTENTION#failed#") if i["event_id"]["S"] == bad_record["event_id"]
+    ]
     assert 0 < len(kept["raw"]["S"].encode()) <= 200_000
     for event in good:
         record = events.event_record(parse_event(events.body(event)).event_id)

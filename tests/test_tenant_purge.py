@@ -62,7 +62,9 @@ def _tenant(events: EventsDriver, installation_id: str, business_product_id: str
         raw=json.dumps({"detail-type": "ORDER_CONFIRMED"}),
     )
     assert events.store.record(failed)
-    UninstallTokenStore(AtomicDynamoDB(), TABLE_NAME).first_seen(f"digest-{installation_id}", installation_id, now * 1000, None)
+    UninstallTokenStore(AtomicDynamoDB(), TABLE_NAME).first_seen(
+        f"digest-{installation_id}", installation_id, now * 1000, None
+    )
 
 
 def _items() -> list[dict[str, Any]]:

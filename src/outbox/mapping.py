@@ -57,7 +57,9 @@ def app_event(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     keys = _plain(change.get("Keys"))
     pk, sk = str(keys.get("pk", "")), str(keys.get("sk", ""))
     if pk.startswith("INSTALLATION#") and sk == "INSTALLATION":
-        found = _installation_event(pk.removeprefix("INSTALLATION#"), old, new, change.get("ApproximateCreationDateTime"))
+        found = _installation_event(
+            pk.removeprefix("INSTALLATION#"), old, new, change.get("ApproximateCreationDateTime")
+        )
     elif record.get("eventName") == "INSERT" and new.get("kind") in HYDRATED and "#v" in sk:
         found = _hydrated(pk, new)
     elif sk in ("EVENT", "EVENT_KEY") and new.get("outcome") == "processed" and old.get("outcome") != "processed":

@@ -37,7 +37,9 @@ _PERMISSION_CODES = frozenset(
         "KMSInvalidStateException",
     }
 )
-_MISSING_CODES = frozenset({"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+_MISSING_CODES = frozenset(
+    {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+)
 _UNAVAILABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",

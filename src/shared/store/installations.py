@@ -260,7 +260,7 @@ class InstallationStore:
                 yield str(item["pk"]["S"]).removeprefix(INSTALLATION_PREFIX)
 
     def ids_with_status(self, status: InstallationStatus, page_size: int = 100) -> Iterator[str]:
-        """IDs of the installations with `status` (active or needs re-authorisation), from the index."""
+        """IDs of the installations with `status` (any: uninstalled ones wait there for their purge), from the index."""
         for shard in range(SWEEP_SHARDS):
             values = {":shard": s(f"{status.value.upper()}#{shard}")}
             for item in self._query_index("#shard = :shard", values, page_size=page_size):
@@ -285,7 +285,7 @@ class InstallationStore:
         return sorted(found, key=lambda installation: order[installation.installation_id])
 
     def count_with_status(self, status: InstallationStatus) -> int:
-        """How many installations have `status` (active or needs re-authorisation), from the index:
+        """How many installations have `status` (any status), from the index:
         COUNT queries read only the index's keys (about 100 bytes an installation)."""
         total = 0
         for shard in range(SWEEP_SHARDS):
