@@ -1509,7 +1509,8 @@ def test_installations_table_is_the_single_on_demand_encrypted_table_with_ttl(te
     table = tables["InstallationsTable"]
     properties = table["Properties"]
     spec = dynamodb_table_spec(template)
-    # then keys are string pk/sk, TTL on expires_at, on-demand, PITR and SSE on, retained with the stack
+    # then keys are string pk/sk, TTL on expires_at, on-demand, PITR and SSE on, retained with the
+    # stack and protected from deletion
     assert (spec["hash_key"], spec["range_key"], spec["ttl_attribute"]) == ("pk", "sk", "expires_at")
     # and the one index is the sweep's, keyed and projected as the code queries it (shared/store/keys.py)
     attributes = {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]}
@@ -1524,6 +1525,7 @@ def test_installations_table_is_the_single_on_demand_encrypted_table_with_ttl(te
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
     assert table["UpdateReplacePolicy"] == "Retain"
+    assert properties["DeletionProtectionEnabled"] is True
 
 
 def test_client_credentials_secret_is_created_with_placeholders_only(template: dict[str, Any]) -> None:
