@@ -70,10 +70,10 @@ format: $(VENV)/.installed ## apply ruff's fixes and formatting
 typecheck: $(VENV)/.installed ## mypy --strict over src/ and sandbox/
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed ## the fast loop: every test but the local stack, browser and reliability suites
+unit: $(VENV)/.installed $(SAM_VENV)/.installed ## the fast loop: every test but the local stack, browser and reliability suites
 	$(BIN)/pytest -q tests --ignore=tests/e2e --ignore=tests/reliability
 
-pytest: $(VENV)/.installed $(CHROMIUM) ## every test (moto, sandbox, local stack, Chromium), with src/'s coverage
+pytest: $(VENV)/.installed $(SAM_VENV)/.installed $(CHROMIUM) ## every test (moto, sandbox, local stack, Chromium), with src/'s coverage
 	$(BIN)/pytest --cov=src --cov-report=term:skip-covered
 
 e2e: $(VENV)/.installed $(CHROMIUM) ## end-to-end tests only: the local stack and headless Chromium

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from devtools.atomic_dynamodb import AtomicDynamoDB
-from devtools.template import load_template
+from devtools.template import load_template, resolve_conditions
 from sandbox.server import BuyWithPrimeSandbox
 from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 from shared.buy_with_prime import BuyWithPrimeClient
@@ -237,7 +237,24 @@ def test_repeated_failures_stop_the_run_and_lose_nothing(fleet: Fleet) -> None:
         assert installation.lease_owner is None
 
 
-def test_the_sweep_role_allows_what_the_sweep_does_and_queries_only_the_index(fleet: Fleet) -> None:
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        pytest.param({}, id="own-table"),
+        pytest.param(
+            {
+                "ExistingTableName": "restored",
+                "ExistingTableStreamArn": (
+                    "arn:aws:dynamodb:us-east-1:123456789012:table/restored/stream/2026-12-04T00:00:00.000"
+                ),
+            },
+            id="adopted-table",
+        ),
+    ],
+)
+def test_the_sweep_role_allows_what_the_sweep_does_and_queries_only_the_index(
+    fleet: Fleet, parameters: dict[str, str]
+) -> None:
     # given what a sweep does to the table (refreshes, a refusal, the gauges)
     fleet.install("a", ago=DAY + 60)
     fleet.install("b", ago=DAY + 60)
@@ -246,7 +263,7 @@ def test_the_sweep_role_allows_what_the_sweep_does_and_queries_only_the_index(fl
     fleet.sweep()
     used = {"dynamodb:" + "".join(part.title() for part in call.split("_")) for call in fleet.client.calls}
     # then the function's role allows each of those actions
-    properties = load_template()["Resources"]["SweepFunction"]["Properties"]
+    properties = resolve_conditions(load_template(), parameters)["Resources"]["SweepFunction"]["Properties"]
     statements = [s for p in properties["Policies"] if "Statement" in p for s in p["Statement"]]
     by_resource: dict[str, set[str]] = {}
     for statement in statements:
@@ -263,9 +280,14 @@ def test_the_sweep_role_allows_what_the_sweep_does_and_queries_only_the_index(fl
 
 
 def _resource_name(resource: Any) -> str:
+    """The table's ARN is "table", an ARN under it what follows the table ("index/<name>"); the
+    table is the stack's own or the one it adopted (ExistingTableName)."""
     if resource == {"Fn::GetAtt": ["InstallationsTable", "Arn"]}:
         return "table"
     text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else ""
-    prefix = "${InstallationsTable.Arn}/"
-    assert text.startswith(prefix), resource
+    adopted = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}"
+    if text == adopted:
+        return "table"
+    prefix = next((p for p in ("${InstallationsTable.Arn}/", adopted + "/") if text.startswith(p)), None)
+    assert prefix is not None, resource
     return str(text.removeprefix(prefix))

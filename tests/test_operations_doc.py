@@ -78,8 +78,9 @@ def test_duration_alarms_fire_at_80_percent_of_their_functions_timeout() -> None
 def test_the_dashboard_is_valid_json_on_metrics_that_exist() -> None:
     template = load_template()
     body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body, variables = (body, {}) if isinstance(body, str) else body  # !Sub [text, {variable: value}]
     references = set(re.findall(r"\$\{([^}]+)\}", body))
-    for reference in references - {"AWS::Region"}:
+    for reference in references - {"AWS::Region"} - set(variables):
         assert reference.split(".")[0] in template["Resources"], f"the dashboard names no resource {reference}"
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]

@@ -29,6 +29,7 @@ from devtools.template import (
     TEMPLATE_PATH,
     dynamodb_table_spec,
     load_template,
+    resolve_conditions,
     resources_of_type,
 )
 from shared.store.keys import SWEEP_HOUR, SWEEP_INDEX, SWEEP_SHARD, TENANT, TENANT_INDEX
@@ -182,6 +183,14 @@ PLACEHOLDERS = {"...", "REPLACE_ME"}
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     return load_template()
+
+
+@pytest.fixture(scope="module")
+def own_table(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as deployed with the stack's own table (ExistingTableName empty, the default):
+    the table's `!If [AdoptTable, ...]` resolved, every other condition left as it is. Adopting an
+    existing table is checked on SAM's translation in tests/test_template_adoption.py."""
+    return resolve_conditions(template, only={"AdoptTable", "CreateTable"})
 
 
 @pytest.fixture(scope="module")
@@ -841,16 +850,16 @@ def test_functions_behind_the_http_api_time_out_before_api_gateway(template: dic
         assert timeout < 30, f"{logical_id}: Timeout {timeout} s >= API Gateway's 30 s"
 
 
-def test_oauth_function_environment_is_exactly_the_operator_variables(template: dict[str, Any]) -> None:
+def test_oauth_function_environment_is_exactly_the_operator_variables(own_table: dict[str, Any]) -> None:
     # given the OAuth function's own environment
-    variables = template["Resources"]["OAuthFunction"]["Properties"]["Environment"]["Variables"]
+    variables = own_table["Resources"]["OAuthFunction"]["Properties"]["Environment"]["Variables"]
     # then it holds exactly the operator variables, each bound to its resource or parameter
     assert set(variables) == set(OAUTH_ENVIRONMENT)
     assert variables == OAUTH_ENVIRONMENT
     for binding in variables.values():
         refs = [binding] if "Ref" in binding else [v for v in binding["Fn::If"][1:] if isinstance(v, dict)]
         for ref in refs:
-            assert ref["Ref"] in template["Resources"] or ref["Ref"] in template["Parameters"]
+            assert ref["Ref"] in own_table["Resources"] or ref["Ref"] in own_table["Parameters"]
 
 
 def test_globals_configure_powertools(template: dict[str, Any]) -> None:
@@ -890,9 +899,9 @@ def test_every_function_has_a_log_group_with_retention(template: dict[str, Any])
 # --------------------------------------------------------------------------- references
 
 
-def test_references_in_policies_and_events_name_existing_resources(template: dict[str, Any]) -> None:
+def test_references_in_policies_and_events_name_existing_resources(own_table: dict[str, Any]) -> None:
     # given the template, when every Ref/GetAtt/Sub in Policies and Events is resolved
-    problems = reference_problems(template)
+    problems = reference_problems(own_table)
     # then none dangles or points at the wrong kind of resource
     assert problems == []
 
@@ -985,10 +994,10 @@ def test_wildcard_check_catches_wildcards(template: dict[str, Any], statement: d
 
 
 def test_oauth_function_gets_exactly_item_level_access_to_the_table_and_read_access_to_the_secret(
-    template: dict[str, Any],
+    own_table: dict[str, Any],
 ) -> None:
     # given the OAuth function's policies
-    policies = template["Resources"]["OAuthFunction"]["Properties"]["Policies"]
+    policies = own_table["Resources"]["OAuthFunction"]["Properties"]["Policies"]
     statements = [statement for policy in policies if "Statement" in policy for statement in policy["Statement"]]
     templates = [policy for policy in policies if "Statement" not in policy]
     # then the table statement allows exactly the five item actions on the table ARN (no Scan/Batch)
@@ -1302,9 +1311,9 @@ def test_event_queues_are_encrypted_and_the_dead_letter_queue_keeps_messages_lon
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
 
 
-def test_events_function_environment_is_exactly_the_pipeline_variables(template: dict[str, Any]) -> None:
+def test_events_function_environment_is_exactly_the_pipeline_variables(own_table: dict[str, Any]) -> None:
     # given the events function's own environment
-    variables = template["Resources"]["EventsFunction"]["Properties"]["Environment"]["Variables"]
+    variables = own_table["Resources"]["EventsFunction"]["Properties"]["Environment"]["Variables"]
     # then it holds exactly the pipeline variables, each bound to its resource, parameter or value
     assert variables == EVENTS_ENVIRONMENT
 
@@ -1324,9 +1333,9 @@ def test_every_function_variable_is_one_its_code_reads(template: dict[str, Any])
         assert not unread, f"{logical_id} sets variables its code never reads: {sorted(unread)}"
 
 
-def test_events_function_gets_item_level_table_access_and_no_queue_but_its_own(template: dict[str, Any]) -> None:
+def test_events_function_gets_item_level_table_access_and_no_queue_but_its_own(own_table: dict[str, Any]) -> None:
     # given the events function's policies
-    properties = template["Resources"]["EventsFunction"]["Properties"]
+    properties = own_table["Resources"]["EventsFunction"]["Properties"]
     policies = properties["Policies"]
     statements = [statement for policy in policies if "Statement" in policy for statement in policy["Statement"]]
     templates = [policy for policy in policies if "Statement" not in policy]
@@ -1509,7 +1518,8 @@ def test_installations_table_is_the_single_on_demand_encrypted_table_with_ttl(te
     table = tables["InstallationsTable"]
     properties = table["Properties"]
     spec = dynamodb_table_spec(template)
-    # then keys are string pk/sk, TTL on expires_at, on-demand, PITR and SSE on, retained with the stack
+    # then keys are string pk/sk, TTL on expires_at, on-demand, PITR and SSE on, retained with the
+    # stack and protected from deletion
     assert (spec["hash_key"], spec["range_key"], spec["ttl_attribute"]) == ("pk", "sk", "expires_at")
     # and the two indexes (the sweep's, the tenant purge's) are keyed and projected as the code
     # queries them (shared/store/keys.py), keys only
@@ -1524,6 +1534,7 @@ def test_installations_table_is_the_single_on_demand_encrypted_table_with_ttl(te
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
     assert table["UpdateReplacePolicy"] == "Retain"
+    assert properties["DeletionProtectionEnabled"] is True
 
 
 def test_client_credentials_secret_is_created_with_placeholders_only(template: dict[str, Any]) -> None:
@@ -1655,8 +1666,8 @@ def test_url_outputs_match_the_routes(template: dict[str, Any]) -> None:
     assert template["Conditions"]["HasPublicBaseUrl"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "PublicBaseUrl"}, ""]}]}
 
 
-def test_other_outputs(template: dict[str, Any]) -> None:
-    outputs = template["Outputs"]
+def test_other_outputs(own_table: dict[str, Any]) -> None:
+    outputs = own_table["Outputs"]
     assert outputs["InstallationsTableName"]["Value"] == {"Ref": "InstallationsTable"}
     assert outputs["ClientCredentialsSecretArn"]["Value"] == {"Ref": "ClientCredentialsSecret"}
     command = sub_text(outputs["PutClientCredentialsCommand"]["Value"])
