@@ -7,6 +7,9 @@ Writes, and the invariant each protects:
   and outside any transaction (never billed double): an older answer written last never hides a
   newer one, and writing a version again changes nothing. It is written before the events that
   depend on it, so no event counts as processed before its data is stored.
+- an open-order marker (RehydrateOpenOrdersHours only): put (open) or deleted (closed) in the same
+  BatchWriteItem as its order's snapshot, without a condition; a snapshot counts as written only
+  with its marker. The sweep finds stale ones by Query (stale_open_orders), never a Scan.
 - an event record: a conditional put (a transaction only with a learned link, an attention item or
   an earlier delivery's attention to remove): the one write that decides processed or duplicate, so
   two deliveries racing each other, or two events with one idempotency key, have one effect. A
