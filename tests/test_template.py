@@ -87,6 +87,7 @@ EVENTS_ENVIRONMENT = {
     "BWP_API_VERSION": {"Ref": "BwpApiVersion"},
     "EVENT_RECORD_RETENTION_DAYS": {"Ref": "EventRecordRetentionDays"},
     "HYDRATION_MAX_WORKERS": "10",
+    "REHYDRATE_OPEN_ORDERS_HOURS": {"Ref": "RehydrateOpenOrdersHours"},  # on: open-order markers
     "EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
 }
 

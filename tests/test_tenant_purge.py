@@ -96,11 +96,14 @@ def _uninstall(installation_id: str, days_ago: int = 0) -> None:
 
 
 def test_a_purge_leaves_nothing_of_the_tenant_and_touches_no_other(events: EventsDriver) -> None:
+    # with RehydrateOpenOrdersHours on: each open order also has its marker (OPEN_ORDERS#<n>)
+    events = EventsDriver({**events.environ, "REHYDRATE_OPEN_ORDERS_HOURS": "24"}, events.sandbox, TABLE_NAME)
     _tenant(events, A, BP_A, orders=6)
     _tenant(events, B, BP_B, orders=3)
     _uninstall(A)
     before = _items()
-    assert len(_of(A, BP_A, before)) >= 15  # events, snapshots, store, link, attention, token record
+    assert len(_of(A, BP_A, before)) >= 21  # events, snapshots, markers, store, link, attention, token record
+    assert len([i for i in _of(A, BP_A, before) if i["pk"]["S"].startswith("OPEN_ORDERS#")]) == 6
     client = CountingClient(AtomicDynamoDB())
     report = TenantPurge(client, TABLE_NAME).purge(A, Deadline.after(60))
     after = _items()

@@ -40,4 +40,5 @@ class Dependencies(SharedDependencies):
             retention_days=settings.event_record_retention_days,
             max_workers=settings.hydration_max_workers,
             budget=self.budget,
+            track_open_orders=settings.rehydrate_open_orders_hours > 0,
         )

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 from events import limits
 from events.envelope import MalformedEventError, PartnerEvent, parse_event
-from events.hydrators import STORE_IDENTITY, Hydrator, epoch_ms, hydrator_for
-from events.snapshots import SnapshotWriter, Ticket
+from events.hydrators import STORE_IDENTITY, Hydrator, epoch_ms, hydrator_for, hydrator_of_kind
+from events.snapshots import UNPROCESSED_ATTEMPTS, SnapshotWriter, Ticket
 from shared.budget import DEFAULT_BUDGET, Deadline, TimeBudget
 from shared.failures import report_failure
 from shared.observability import count, logger
@@ -179,6 +179,7 @@ class EventPipeline:
         max_workers: int = 10,
         budget: TimeBudget = DEFAULT_BUDGET,
         clock: Callable[[], float] = time.time,
+        track_open_orders: bool = False,
     ) -> None:
         self._store = store
         self._tokens = tokens
@@ -188,6 +189,8 @@ class EventPipeline:
         self._max_workers = max_workers
         self._budget = budget
         self._clock = clock
+        # RehydrateOpenOrdersHours on: each ORDER snapshot keeps or removes its open-order marker
+        self._track_open_orders = track_open_orders
         # business product -> (installation, cached until, source of the link)
         self._links: dict[str, tuple[str, float, str]] = {}
         self._known_stores: set[str] = set()
@@ -415,34 +418,99 @@ class EventPipeline:
         assert items[0].hydration is not None and items[0].event is not None
         hydrator, resource_id = items[0].hydration
         first = items[0].event
-        requested_at_ms = int(self._clock() * 1000)
         found = hydrator.carried(first)
-        version = epoch_ms(first.time) or requested_at_ms
+        version = epoch_ms(first.time) or int(self._clock() * 1000)
         if found is None:
             if not self._fits_a_query():  # the batch's time is nearly up: back to the queue, unstarted
                 _decide(items, Verdict.RETRY, Reason.OUT_OF_TIME)
                 return
             started = time.perf_counter()
-            query, variables = hydrator.query(self._api_version), hydrator.variables(resource_id)
-            outcome = self._fetch(items[0].token or "", installation_id, query, variables)
+            outcome = self._query_resource(hydrator, installation_id, resource_id, items[0].token or "")
             elapsed = (time.perf_counter() - started) * 1000
             for item in items:
                 item.hydration_ms = elapsed
             if isinstance(outcome, Decision):
                 _decide(items, outcome.verdict, outcome.reason, outcome.detail)
                 return
-            found = hydrator.found(outcome)
-            if found is None:
-                _decide(items, Verdict.FAILED, Reason.RESOURCE_NOT_FOUND)
-                return
-            version = hydrator.version(found, requested_at_ms)
-        now_ms = int(self._clock() * 1000)
-        expires_at = now_ms // 1000 + self._retention_seconds
-        items[0].snapshot = Snapshot(
-            hydrator.kind, installation_id, resource_id, found, now_ms, first.event_id, version, expires_at
+            found, version = outcome
+        items[0].snapshot = self._snapshot(
+            hydrator, installation_id, resource_id, found, event_id=first.event_id, version=version
         )
         for item in items:
             item.hydrated = True
+
+    def _query_resource(
+        self, hydrator: Hydrator, installation_id: str, resource_id: str, token: str
+    ) -> tuple[dict[str, Any], int] | Decision:
+        """One resource through its hydrator: (the object, its version), or how the query ended."""
+        requested_at_ms = int(self._clock() * 1000)
+        query, variables = hydrator.query(self._api_version), hydrator.variables(resource_id)
+        outcome = self._fetch(token, installation_id, query, variables)
+        if isinstance(outcome, Decision):
+            return outcome
+        found = hydrator.found(outcome)
+        if found is None:
+            return Decision(Verdict.FAILED, Reason.RESOURCE_NOT_FOUND)
+        return found, hydrator.version(found, requested_at_ms)
+
+    def _snapshot(
+        self,
+        hydrator: Hydrator,
+        installation_id: str,
+        resource_id: str,
+        found: dict[str, Any],
+        *,
+        event_id: str,
+        version: int,
+    ) -> Snapshot:
+        now_ms = int(self._clock() * 1000)
+        expires_at = now_ms // 1000 + self._retention_seconds
+        is_open = hydrator.is_open(found) if self._track_open_orders else None
+        return Snapshot(
+            hydrator.kind, installation_id, resource_id, found, now_ms, event_id, version, expires_at, is_open
+        )
+
+    def rehydrate(self, kind: str, installation_id: str, resource_id: str, deadline: Deadline) -> Snapshot | Decision:
+        """Fetch one resource again, outside any event (the sweep: RehydrateOpenOrdersHours), through
+        the same hydrator, token service, client (its circuit breaker and throttling retries) and
+        store as an event's, and store it as a new snapshot version (with its open-order marker:
+        refreshed, or removed once closed). The stored snapshot, or how it ended (RETRY: transient,
+        OUT_OF_TIME: not started). Starts only while one GraphQL attempt plus the store reserve fit."""
+        self._deadline, self._generations = deadline, {}
+        token = self._rehydration_token(installation_id)
+        if isinstance(token, Decision):
+            return token
+        hydrator = hydrator_of_kind(kind)
+        outcome = self._query_resource(hydrator, installation_id, resource_id, token)
+        if isinstance(outcome, Decision):
+            return outcome
+        found, version = outcome
+        event_id = f"rehydrate:{int(self._clock() * 1000)}"
+        snapshot = self._snapshot(hydrator, installation_id, resource_id, found, event_id=event_id, version=version)
+        try:
+            unwritten = self._store.put_snapshots([snapshot], attempts=UNPROCESSED_ATTEMPTS, deadline=deadline)
+        except Exception as error:  # noqa: BLE001 - a throttled table: the marker stays old, tried next run
+            report_failure(error)
+            return Decision(Verdict.RETRY, Reason.STORE, type(error).__name__)
+        return Decision(Verdict.RETRY, Reason.STORE, "unprocessed") if unwritten else snapshot
+
+    def _rehydration_token(self, installation_id: str) -> str | Decision:
+        """The installation's token while a query still fits, else how the re-hydration ends."""
+        from shared.errors import InstallationNotFoundError, ReauthorizationRequiredError
+
+        if not self._fits_a_query():
+            return Decision(Verdict.RETRY, Reason.OUT_OF_TIME)
+        token = self._token_or_error(installation_id)
+        if isinstance(token, ReauthorizationRequiredError):
+            return Decision(Verdict.NEEDS_REAUTHORIZATION, Reason.REFRESH_TOKEN_REJECTED)
+        if isinstance(token, InstallationNotFoundError):
+            return Decision(Verdict.UNROUTABLE, Reason.INSTALLATION_NOT_FOUND)
+        if isinstance(token, Exception):
+            report_failure(token)
+            return Decision(Verdict.RETRY, Reason.TOKEN, type(token).__name__)
+        if not self._fits_a_query():  # the token took its time
+            return Decision(Verdict.RETRY, Reason.OUT_OF_TIME)
+        return token
 
     def _store_job(self, installation_id: str, token: str) -> Callable[[], None]:
         def run() -> None:

@@ -4,6 +4,8 @@ A snapshot is an immutable item per server version (shared.store.keys.snapshot_k
 needs no condition, so the snapshots of a batch's resources can share BatchWriteItems (25 items
 each) instead of one PutItem per resource. Units are the same; requests fall from one per
 hydrated resource to about one per batch.
+With RehydrateOpenOrdersHours on, each order snapshot brings its open-order marker into the same
+request (a flush of more than 12 orders then takes two BatchWriteItems).
 
 Finished work is still written as it finishes (a timeout never throws finished work away): an
 answer waits for others only while another query of the batch is running, and at most

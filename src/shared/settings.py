@@ -29,6 +29,7 @@ ENVIRONMENT_VARIABLES = {
     "hydration_max_workers": "HYDRATION_MAX_WORKERS",
     "idle_refresh_hours": "IDLE_REFRESH_HOURS",
     "tenant_purge_days": "TENANT_PURGE_DAYS",
+    "rehydrate_open_orders_hours": "REHYDRATE_OPEN_ORDERS_HOURS",
     "max_verification_token_age_seconds": "MAX_VERIFICATION_TOKEN_AGE_SECONDS",
     "require_verification_token_times": "REQUIRE_VERIFICATION_TOKEN_TIMES",
     "events_queue_url": "EVENTS_QUEUE_URL",
@@ -96,6 +97,9 @@ class Settings(BaseModel):
     hydration_max_workers: int = Field(default=10, ge=1, le=32)
     idle_refresh_hours: int = Field(default=24, ge=1, le=720)
     tenant_purge_days: int = Field(default=30, ge=1, le=3650)  # after an uninstall (sweep/purge.py)
+    # 0: off. Else the events function keeps open-order markers and the sweep re-hydrates open
+    # orders whose snapshot is older than this (sweep/rehydrate.py)
+    rehydrate_open_orders_hours: int = Field(default=0, ge=0, le=8760)
     max_verification_token_age_seconds: int = Field(default=300, ge=0, le=86400)  # 0: no limit
     require_verification_token_times: bool = False
     events_queue_url: str | None = None  # records sent back get a growing visibility timeout on it

@@ -2,7 +2,9 @@
 
 Refreshes installations whose tokens were not refreshed for IDLE_REFRESH_HOURS, publishes the
 gauges InstallationsActive and InstallationsNeedingReauthorization, then purges the tenants
-uninstalled more than TENANT_PURGE_DAYS ago (sweep/purge.py) in the time left. A run that fails outright (the
+uninstalled more than TENANT_PURGE_DAYS ago (sweep/purge.py) in the time left, then (when
+REHYDRATE_OPEN_ORDERS_HOURS is set) re-hydrates open orders whose snapshot is older than that
+(sweep/rehydrate.py) in what is left after that. A run that fails outright (the
 table unreachable) raises, so the function's Errors metric sees it; the next hour's run goes on.
 """
 
@@ -16,10 +18,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from shared.budget import Deadline
 from shared.observability import count, logger, metrics
 from shared.store.installations import SWEEP_SHARDS
+from shared.store.keys import OPEN_ORDER_SHARDS
 from shared.wiring import Container
 from sweep.dependencies import Dependencies
 from sweep.idle import first_shard_for, sweep_idle
 from sweep.purge import purge_uninstalled
+from sweep.rehydrate import rehydrate_open_orders
 
 _container = Container(Dependencies)
 
@@ -74,9 +78,31 @@ def handle(event: dict[str, Any], context: Any, deps: Dependencies) -> dict[str,
     )
     if purged.purged:
         count("TenantsPurged", purged.purged)
-    log = logger.warning if report.failed or report.deferred else logger.info
+    hours = deps.settings.rehydrate_open_orders_hours
+    rehydrated = rehydrate_open_orders(
+        deps.event_store,
+        deps.installations,
+        deps.pipeline,
+        older_than_hours=hours,
+        now=now,
+        deadline=deadline,
+        first_shard=first_shard_for(now, OPEN_ORDER_SHARDS),
+    )
+    for name, value in (
+        ("OrdersRehydrated", rehydrated.rehydrated + rehydrated.closed),
+        ("OrderRehydrationFailures", rehydrated.failed),
+        ("OrderRehydrationDeferred", int(rehydrated.deferred)),
+    ):
+        if value:
+            count(name, value)
+    log = logger.warning if report.failed or report.deferred or rehydrated.failed else logger.info
     log(
         "idle sweep done",
-        extra={"sweep": report.as_dict(), "purge": purged.as_dict(), "scheduled_at": event.get("time")},
+        extra={
+            "sweep": report.as_dict(),
+            "purge": purged.as_dict(),
+            "rehydrate": rehydrated.as_dict() if hours else None,
+            "scheduled_at": event.get("time"),
+        },
     )
-    return {**report.as_dict(), "purge": purged.as_dict()}
+    return {**report.as_dict(), "purge": purged.as_dict(), "rehydrate": rehydrated.as_dict()}

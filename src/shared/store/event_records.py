@@ -7,6 +7,9 @@ Writes, and the invariant each protects:
   and outside any transaction (never billed double): an older answer written last never hides a
   newer one, and writing a version again changes nothing. It is written before the events that
   depend on it, so no event counts as processed before its data is stored.
+- an open-order marker (RehydrateOpenOrdersHours only): put (open) or deleted (closed) in the same
+  BatchWriteItem as its order's snapshot, without a condition; a snapshot counts as written only
+  with its marker. The sweep finds stale ones by Query (stale_open_orders), never a Scan.
 - an event record: a conditional put (a transaction only with a learned link, an attention item or
   an earlier delivery's attention to remove): the one write that decides processed or duplicate, so
   two deliveries racing each other, or two events with one idempotency key, have one effect. A
@@ -48,6 +51,8 @@ from shared.store.keys import (
     is_conditional_check_failure,
     key,
     n,
+    open_order_key,
+    open_order_partitions,
     s,
     snapshot_key,
     snapshot_partition,
@@ -60,6 +65,7 @@ if TYPE_CHECKING:
     from shared.budget import Deadline
 
 BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
 ATTENTION_PAGE_SIZE = 100  # attention items per Query page (each partition is read page by page)
 
 
@@ -131,6 +137,18 @@ class Snapshot:
     event_id: str
     version_ms: int
     expires_at: int | None = None
+    # orders only, and only while RehydrateOpenOrdersHours is on: True keeps (refreshes) the order's
+    # open-order marker in the same BatchWriteItem, False removes it (closed); None: no marker write
+    open: bool | None = None
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """An open-order marker (keys.open_order_key)."""
+
+    installation_id: str
+    order_id: str
+    fetched_at_ms: int
 
 
 @dataclass(frozen=True)
@@ -372,23 +390,76 @@ class EventStore:
         return True
 
     def put_snapshots(self, snapshots: list[Snapshot], *, attempts: int, deadline: Deadline | None) -> list[int]:
-        """Store immutable snapshot versions in one BatchWriteItem (at most 25; no condition needed,
-        never billed double); the items DynamoDB leaves unprocessed are sent again, `attempts` calls
-        in all and only while `deadline` leaves time. Returns the indexes still unwritten."""
-        items = [_snapshot_item(snapshot) for snapshot in snapshots]
+        """Store immutable snapshot versions in BatchWriteItems (no condition needed, never billed
+        double), with the open-order marker of each order snapshot that has `open` set (a put while
+        open, a delete once closed) in the same request where the 25-item limit allows; the items
+        DynamoDB leaves unprocessed are sent again, `attempts` times at most and only while `deadline`
+        leaves time. Returns the indexes still unwritten (a snapshot whose marker is unwritten too)."""
+        requests: dict[tuple[str, str], dict[str, Any]] = {}  # a key once per request
         where: dict[tuple[str, str], list[int]] = {}
-        for index, item in enumerate(items):
-            where.setdefault((item["pk"]["S"], item["sk"]["S"]), []).append(index)  # a key once per request
-        requests = [{"PutRequest": {"Item": items[indexes[0]]}} for indexes in where.values()]
-        for attempt in range(attempts):
-            answer = self._client.batch_write_item(RequestItems={self._table: requests})
-            requests = (answer.get("UnprocessedItems") or {}).get(self._table) or []
-            pause = min(1.0, 0.05 * 2**attempt)
-            if not requests or attempt + 1 == attempts or (deadline is not None and not deadline.fits(pause + 1.0)):
+        marker_version: dict[tuple[str, str], int] = {}
+        for index, snapshot in enumerate(snapshots):
+            item = _snapshot_item(snapshot)
+            at = (item["pk"]["S"], item["sk"]["S"])
+            requests.setdefault(at, {"PutRequest": {"Item": item}})
+            where.setdefault(at, []).append(index)
+            if snapshot.open is None or snapshot.kind != "ORDER":
+                continue
+            marker = open_order_key(snapshot.installation_id, snapshot.resource_id)
+            at = (marker["pk"]["S"], marker["sk"]["S"])
+            where.setdefault(at, []).append(index)
+            if snapshot.version_ms >= marker_version.get(at, -1):  # the newest version's state decides
+                marker_version[at] = snapshot.version_ms
+                requests[at] = (
+                    {"PutRequest": {"Item": _open_order_item(snapshot)}}
+                    if snapshot.open
+                    else {"DeleteRequest": {"Key": marker}}
+                )
+        pending, unwritten, refused = list(requests.values()), list[dict[str, Any]](), 0
+        while pending:
+            sent, pending = pending[:BATCH_WRITE_LIMIT], pending[BATCH_WRITE_LIMIT:]
+            answer = self._client.batch_write_item(RequestItems={self._table: sent})
+            left = (answer.get("UnprocessedItems") or {}).get(self._table) or []
+            if not left:
+                continue
+            refused += 1
+            pause = min(1.0, 0.05 * 2 ** (refused - 1))
+            if refused >= attempts or (deadline is not None and not deadline.fits(pause + 1.0)):
+                unwritten = left + pending
                 break
             time.sleep(pause)
-        left = [(r["PutRequest"]["Item"]["pk"]["S"], r["PutRequest"]["Item"]["sk"]["S"]) for r in requests]
-        return sorted(index for k in left for index in where[k])
+            pending = left + pending
+        return sorted({index for request in unwritten for index in where[_request_key(request)]})
+
+    def stale_open_orders(
+        self, fetched_before_ms: int, *, first_shard: int = 0, page_size: int = 100
+    ) -> Iterator[OpenOrder]:
+        """Open-order markers whose snapshot was fetched before `fetched_before_ms`: one Query per
+        marker partition (page by page, only as far as the caller iterates; the FilterExpression
+        leaves the fresh ones out of the answer, DynamoDB still reads them), never a Scan."""
+        for partition in open_order_partitions(first_shard):
+            start: Item | None = None
+            while True:
+                answer = self._client.query(
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk",
+                    FilterExpression="fetched_at < :before",
+                    ExpressionAttributeValues={":pk": s(partition), ":before": n(fetched_before_ms)},
+                    Limit=page_size,
+                    **({"ExclusiveStartKey": start} if start else {}),
+                )
+                for item in answer.get("Items", []):
+                    yield OpenOrder(
+                        installation_id=get_s(item, "installation_id") or "",
+                        order_id=get_s(item, "order_id") or "",
+                        fetched_at_ms=get_n(item, "fetched_at"),
+                    )
+                start = answer.get("LastEvaluatedKey")
+                if not start:
+                    break
+
+    def delete_open_order(self, installation_id: str, order_id: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=open_order_key(installation_id, order_id))
 
     def record_processed(self, processed: Sequence[Processed]) -> list[bool]:
         """Record processed events whose snapshot is stored already (put_snapshots: no event counts
@@ -571,6 +642,27 @@ def _snapshot_item(snapshot: Snapshot) -> Item:
     if snapshot.expires_at:
         item[TTL_ATTRIBUTE] = n(snapshot.expires_at)
     return item
+
+
+def _open_order_item(snapshot: Snapshot) -> Item:
+    """An open order's marker: where to find it and when its snapshot was fetched (about 200 bytes:
+    one write unit, one more for its TenantItems index entry). No `kind`: the outbox ignores it."""
+    item: Item = {
+        **open_order_key(snapshot.installation_id, snapshot.resource_id),
+        "installation_id": s(snapshot.installation_id),
+        "order_id": s(snapshot.resource_id),
+        "fetched_at": n(snapshot.fetched_at_ms),
+        "version": n(snapshot.version_ms),
+    }
+    item[TENANT] = s(tenant_value(snapshot.installation_id, item["sk"]["S"]))  # spread by order
+    if snapshot.expires_at:  # refreshed with every snapshot: a marker left behind goes with its data
+        item[TTL_ATTRIBUTE] = n(snapshot.expires_at)
+    return item
+
+
+def _request_key(request: dict[str, Any]) -> tuple[str, str]:
+    keys = request["PutRequest"]["Item"] if "PutRequest" in request else request["DeleteRequest"]["Key"]
+    return keys["pk"]["S"], keys["sk"]["S"]
 
 
 def _failed_parts(error: Exception, parts: list[Part]) -> set[Part]:

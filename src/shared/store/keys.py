@@ -35,7 +35,7 @@ SWEEP_HOUR = "refreshed_hour"
 
 # The sparse index a tenant's purge queries (template.yaml: TenantItems): every item of one
 # installation that is not in a partition of its own (event records, idempotency keys, attention
-# items, business-product links) carries "tenant" = "<installationId>#<0-7>", so a purge reads
+# items, business-product links, open-order markers) carries "tenant" = "<installationId>#<0-7>", so a purge reads
 # 8 index partitions, never a Scan, and never sees another tenant's items. Snapshots (their own
 # partitions, snapshot_partitions), the store identity and the installation item are deleted by key.
 TENANT_INDEX = "TenantItems"
@@ -91,6 +91,24 @@ def snapshot_key(kind: str, installation_id: str, resource_id: str, version: int
 
 def snapshot_partitions(installation_id: str) -> list[str]:
     return [f"{kind}S#{installation_id}#{n}" for kind in SNAPSHOT_KINDS for n in range(SNAPSHOT_SHARDS)]
+
+
+# Open-order markers (RehydrateOpenOrdersHours, sweep/rehydrate.py): one small item per open order of
+# every tenant, kept next to its ORDER snapshot's write, over OPEN_ORDER_SHARDS partitions of their
+# own, so the sweep finds orders to re-hydrate with one Query per partition, never a Scan. They carry
+# `tenant` (spread by their sort key): the tenant purge removes them with the tenant's other items.
+OPEN_ORDERS_PREFIX = "OPEN_ORDERS#"
+OPEN_ORDER_SHARDS = 8
+
+
+def open_order_key(installation_id: str, order_id: str) -> Item:
+    sk = f"{installation_id}#{order_id}"
+    return key(f"{OPEN_ORDERS_PREFIX}{shard_of(sk, OPEN_ORDER_SHARDS)}", sk)
+
+
+def open_order_partitions(first: int = 0) -> list[str]:
+    """Every marker partition, starting with `first` (each sweep run starts with another)."""
+    return [f"{OPEN_ORDERS_PREFIX}{(first + n) % OPEN_ORDER_SHARDS}" for n in range(OPEN_ORDER_SHARDS)]
 
 
 def store_identity_key(installation_id: str) -> Item:
