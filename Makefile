@@ -80,7 +80,7 @@ e2e: $(VENV)/.installed $(CHROMIUM) ## end-to-end tests only: the local stack an
 	$(BIN)/pytest -m e2e tests/e2e
 
 demo: $(VENV)/.installed ## the whole system on this machine, one scripted run with a report (no AWS, no Docker)
-	$(BIN)/python -m devtools.demo
+	$(BIN)/python -m devtools.demo --save-report
 
 dev: $(VENV)/.installed ## the whole system on this machine for a person: open the printed Launch URL; Ctrl-C stops
 	$(BIN)/python -m devtools.local_stack $(DEV_FLAGS)

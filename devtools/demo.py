@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 if str(SRC) not in sys.path:  # the functions' code, as in Lambda (bwpctl does the same)
@@ -49,7 +49,7 @@ from devtools.template import PROJECT_ROOT  # noqa: E402
 from sandbox.catalog import make_order, make_store  # noqa: E402
 from sandbox.events import Format, partner_event, resource_path  # noqa: E402
 
-REPORT_PATH = PROJECT_ROOT / "docs" / "demo-report.txt"
+REPORT_PATH = PROJECT_ROOT / "build" / "demo-report.txt"  # generated, never committed (gitignored)
 STORE_A = "amzn1.bwp.installation.demo-0001"
 STORE_B = "amzn1.bwp.installation.demo-0002"
 PRODUCT_A = "amzn1.bp.product.demo-0001"
@@ -193,12 +193,15 @@ class Sections:
 
 
 class Demo:
-    def __init__(self, stack: LocalStack, capture: Capture, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, stack: LocalStack, capture: Capture, *, timeout: float = 30.0, progress: TextIO | None = None
+    ) -> None:
         from shared.store.event_records import EventStore
 
         self.stack = stack
         self.capture = capture
         self.timeout = timeout
+        self.progress = progress
         self.merchant = Merchant(stack.launch_url)
         self.table = stack.aws.table_name()
         self.dynamodb = stack.client("dynamodb")
@@ -244,6 +247,8 @@ class Demo:
                 summary, stopped = "", True
             passed = not check.problems
             self.steps.append(Step(name, passed, summary if passed else "; ".join(check.problems)))
+            if self.progress is not None:  # one line per step as it ends: a newcomer sees it move
+                print(f"  [{len(self.steps)}/{len(steps)}] {name}: {'ok' if passed else 'FAILED'}", file=self.progress)
         self.merchant.close()
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -782,6 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     capture = Capture()
     started = time.monotonic()
     demo: Demo | None = None
+    print("starting the local stack (moto, the Buy with Prime sandbox, the functions)...", file=err, flush=True)
     try:
         with (
             functions_output_to(capture),
@@ -790,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
                 app_events=False,
             ) as stack,
         ):
-            demo = Demo(stack, capture, timeout=args.timeout)
+            demo = Demo(stack, capture, timeout=args.timeout, progress=err)
             demo.run()
             demo.collect_client_secret()
     except KeyboardInterrupt:

@@ -25,9 +25,11 @@ def test_the_demo_passes_every_step_and_saves_its_report(tmp_path: Path, capsys:
 
     status = demo.main(["--save-report", str(report_file), "--logs", str(logs), "--timeout", "40"])
 
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert status == 0, out
     assert report_file.read_text(encoding="utf-8") == out
+    progress = [line for line in err.splitlines() if line.startswith("  [")]  # one line per step, as it ends
+    assert progress[0].startswith("  [1/") and progress[-1].endswith("uninstall: ok") and len(progress) >= 10
     lines = out.splitlines()
     assert 30 <= len(lines) <= 60
     steps = [line.split()[:2] for line in lines if line.startswith(("  PASS  ", "  FAIL  ", "  SKIP  "))]
