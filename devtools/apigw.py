@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import time
-import uuid
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 
 def http_event(
@@ -37,36 +38,76 @@ def http_event(
             base64_body = False
         except UnicodeDecodeError:
             base64_body = True
+    return payload_v2(
+        method=method,
+        raw_path=path,
+        raw_query=parts.query,
+        headers=all_headers,
+        cookies=cookies or [],
+        body=body,
+        body_is_text=not base64_body,
+        route_key=route_key or f"{method.upper()} {path}",
+        api_id=parts.hostname.split(".")[0] if parts.hostname else "local",
+    )
+
+
+def payload_v2(
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: dict[str, str],
+    cookies: list[str],
+    body: bytes,
+    body_is_text: bool,
+    route_key: str,
+    source_ip: str = "203.0.113.10",
+    protocol: str = "HTTP/1.1",
+    account_id: str = "123456789012",
+    api_id: str = "local",
+    path_parameters: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The one builder of payload format 2.0 events (in-process drivers and the local HTTP API's
+    front): `headers` already lower-cased and joined, `cookies` already split out of them."""
+    host = headers.get("host", "")
+    now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": route_key or f"{method.upper()} {path}",
-        "rawPath": path,
-        "rawQueryString": parts.query,
-        "headers": all_headers,
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
         "requestContext": {
-            "accountId": "123456789012",
-            "apiId": parts.hostname.split(".")[0] if parts.hostname else "local",
-            "domainName": parts.netloc,
-            "domainPrefix": (parts.hostname or "local").split(".")[0],
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": host,
+            "domainPrefix": host.split(":")[0].split(".")[0] or "local",
             "http": {
                 "method": method.upper(),
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.10",
-                "userAgent": all_headers["user-agent"],
+                "path": raw_path,
+                "protocol": protocol,
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
             },
-            "requestId": uuid.uuid4().hex[:16],
-            "routeKey": route_key or f"{method.upper()} {path}",
+            "requestId": base64.b64encode(secrets.token_bytes(12)).decode("ascii")[:15] + "=",
+            "routeKey": route_key,
             "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-            "timeEpoch": int(time.time() * 1000),
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
         },
-        "isBase64Encoded": bool(body) and base64_body,
+        "isBase64Encoded": bool(body) and not body_is_text,
     }
     if cookies:
         event["cookies"] = cookies
+    if raw_query:
+        values: dict[str, str] = {}
+        for name, value in parse_qsl(raw_query, keep_blank_values=True):
+            values[name] = f"{values[name]},{value}" if name in values else value
+        event["queryStringParameters"] = values
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
     if body:
-        event["body"] = base64.b64encode(body).decode("ascii") if base64_body else body.decode("utf-8")
+        event["body"] = body.decode("utf-8") if body_is_text else base64.b64encode(body).decode("ascii")
     return event
 
 

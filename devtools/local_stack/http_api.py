@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
+from devtools.apigw import payload_v2
 from devtools.local_stack.functions import function_events, functions
 
 NOT_FOUND_BODY = b'{"message":"Not Found"}'
@@ -116,50 +115,21 @@ def build_event(
     joined.setdefault("x-forwarded-for", source_ip)
     joined.setdefault("x-forwarded-proto", "http")
     joined.setdefault("x-forwarded-port", host.rpartition(":")[2] if ":" in host else "80")
-    now = time.time()
-    request_id = base64.b64encode(secrets.token_bytes(12)).decode("ascii")[:15] + "="
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route.key,
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-        "headers": joined,
-        "requestContext": {
-            "accountId": account_id,
-            "apiId": api_id,
-            "domainName": host,
-            "domainPrefix": host.split(":")[0].split(".")[0],
-            "http": {
-                "method": method.upper(),
-                "path": raw_path,
-                "protocol": protocol,
-                "sourceIp": source_ip,
-                "userAgent": joined.get("user-agent", ""),
-            },
-            "requestId": request_id,
-            "routeKey": route.key,
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if raw_query:
-        values: dict[str, str] = {}
-        for name, value in parse_qsl(raw_query, keep_blank_values=True):
-            values[name] = f"{values[name]},{value}" if name in values else value
-        event["queryStringParameters"] = values
-    if path_parameters:
-        event["pathParameters"] = dict(path_parameters)
-    if body:
-        if is_text(body, joined):
-            event["body"] = body.decode("utf-8")
-        else:
-            event["body"] = base64.b64encode(body).decode("ascii")
-            event["isBase64Encoded"] = True
-    return event
+    return payload_v2(
+        method=method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=joined,
+        cookies=cookies,
+        body=body,
+        body_is_text=is_text(body, joined),
+        route_key=route.key,
+        source_ip=source_ip,
+        protocol=protocol,
+        account_id=account_id,
+        api_id=api_id,
+        path_parameters=path_parameters,
+    )
 
 
 @dataclass(frozen=True)
