@@ -52,7 +52,7 @@ CLIENT_SECRET = "day-bench-client-secret"  # noqa: S105 - a local sandbox's thro
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/EventsQueue"
 START = datetime(2026, 12, 2, 9, 0, tzinfo=UTC).timestamp()  # a Wednesday morning, simulated
 
-# us-east-1 list prices (December 2026; the README's Cost section uses the same)
+# us-east-1 list prices (December 2026; docs/performance.md's Cost section uses the same)
 WRU_PRICE, RRU_PRICE = 0.625e-6, 0.125e-6
 SQS_REQUEST, PARTNER_EVENT = 0.40e-6, 1.00e-6
 GB_SECOND, INVOCATION = 0.0000133334, 0.20e-6
@@ -76,7 +76,7 @@ class DayConfig:
     seed: int = 20261202
     batch_size: int = 10  # the template's EventBatchSize default
     batching_window_seconds: float = 1.0  # its EventBatchWindowSeconds default
-    batch_duration_seconds: float = 0.3  # Lambda billed duration per batch (assumed, as the README)
+    batch_duration_seconds: float = 0.3  # Lambda billed duration per batch (assumed, as docs/performance.md)
 
 
 class SimClock:
@@ -772,7 +772,7 @@ def rows(result: DayResult) -> tuple[list[Row], list[str]]:
         Row("  token refreshes per event / per hydrated event", f"{e['refreshes']:.4f} / {h['refreshes']:.4f}"),
         Row("  SQS requests per event", f"{e['sqs']:.2f}"),
         Row("  CloudWatch Logs bytes per event", f"{e['log_bytes']:.0f}"),
-        Row("  $ per million events", f"${f.total:.2f}", "README: $4.43"),
+        Row("  $ per million events", f"${f.total:.2f}", "docs/performance.md: $4.43"),
     ]
     out += [Row(f"    {name}", f"${cost:.2f}") for name, cost in f.costs.items()]
     for label, half in zip(("first", "second"), result.halves, strict=True):
@@ -813,12 +813,13 @@ def _notes(result: DayResult, f: Figures, window_min: float, verdicts: str) -> l
         "Simulated day, units (bench/units.py): strongly consistent reads 1 RRU per started 4 KB of the whole item, "
         "an absent item 1; writes 1 WRU per started KB of the larger of the item before and after, at least 1, "
         "measured in moto's table; TransactWriteItems twice; index entries 1 WRU each way when their key changes.",
-        "Simulated day, prices (us-east-1, the same as the README's Cost section): DynamoDB on-demand $0.625/M WRU, "
+        "Simulated day, prices (us-east-1, the same as docs/performance.md's Cost section): "
+        "DynamoDB on-demand $0.625/M WRU, "
         "$0.125/M RRU; SQS $0.40/M requests; EventBridge partner events $1.00/M; Lambda arm64 $0.0000133334/GB-s + "
         f"$0.20/M requests at MemorySize {result.memory_mb} MB (template.yaml) and an assumed "
         f"{config.batch_duration_seconds:g} s per batch; CloudWatch Logs $0.50/GB of the handler's log lines and "
         f"EMF metrics (measured, {handler_bytes:.0f} bytes per event) + {PLATFORM_LOG_BYTES} bytes of Lambda "
         "platform lines per invocation (assumed). Not priced: storage, PITR, X-Ray (Tracing: Active), Secrets "
         f"Manager ({e['secrets'] * 1e6:,.0f} GetSecretValue per million events).",
-        f"Simulated day, as the README's Cost row: {readme}.",
+        f"Simulated day, as docs/performance.md's Cost row: {readme}.",
     ]

@@ -123,7 +123,7 @@ def test_a_short_window_loses_nothing_and_counts_what_the_sandbox_saw(small_day:
     assert figures.per_hydrated["wru"] >= 1
     assert figures.costs["EventBridge"] == pytest.approx(1.00)
     rows, notes = day.rows(result)
-    assert any("README" in note for note in notes)
+    assert any("docs/performance.md" in note for note in notes)
     assert any("per hydrated event" in row.metric for row in rows)
     assert any(row.ok is not None for row in rows)
 
@@ -138,7 +138,8 @@ def test_a_hydrated_event_meets_the_write_unit_target_with_cold_caches(small_day
     strict=True,
     reason=(
         "~1.9 DynamoDB requests per hydrated event against 1.5: one conditional put per record, 2 UpdateItems"
-        " + 1 GetItem per token refresh (0.16 per event) and ~2 BatchGetItems per batch (README, Performance)"
+        " + 1 GetItem per token refresh (0.16 per event) and ~2 BatchGetItems per batch"
+        " (docs/performance.md, Performance)"
     ),
 )
 def test_a_hydrated_event_meets_the_request_target_with_cold_caches(small_day: day.DayResult) -> None:
