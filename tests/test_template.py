@@ -33,6 +33,7 @@ from devtools.template import (
     load_template,
     resolve_conditions,
     resources_of_type,
+    sam_translate,
 )
 from sandbox.server import BuyWithPrimeSandbox
 from shared.settings import ENVIRONMENT_VARIABLES, PUBLISHED_VERIFICATION_KEY, load_settings
@@ -94,6 +95,12 @@ def own_table(template: dict[str, Any]) -> dict[str, Any]:
     the table's `!If [AdoptTable, ...]` resolved, every other condition left as it is. Adopting an
     existing table is checked on SAM's translation in tests/test_template_adoption.py."""
     return resolve_conditions(template, only={"AdoptTable", "CreateTable"})
+
+
+@pytest.fixture(scope="module")
+def deployed() -> dict[str, Any]:
+    """The template as CloudFormation receives it (SAM's translation): policy templates expanded."""
+    return sam_translate()
 
 
 @pytest.fixture(scope="module")
@@ -728,9 +735,8 @@ def test_every_function_runs_the_python_and_architecture_its_artifact_is_built_f
     arch = re.search(r"^LAMBDA_ARCH\s*\?=\s*(\S+)", makefile, re.M)
     assert python and arch, "src/Makefile no longer sets PYTHON and LAMBDA_ARCH"
     assert functions(template), "the template defines no AWS::Serverless::Function"
-    for logical_id, function in functions(template).items():
-        # then each function is built by it and runs that Python on that architecture
-        assert function.get("Metadata", {}).get("BuildMethod") == "makefile", logical_id
+    for logical_id in functions(template):
+        # then each function (built by it: tests/test_build_split.py) runs that Python on that architecture
         assert function_setting(template, logical_id, "Runtime") == python.group(1), logical_id
         assert function_setting(template, logical_id, "Architectures") == [arch.group(1)], logical_id
 
@@ -845,10 +851,21 @@ def test_every_function_has_a_log_group_with_retention(template: dict[str, Any])
 # --------------------------------------------------------------------------- IAM
 
 
-def test_iam_statements_have_no_wildcards(template: dict[str, Any]) -> None:
-    # given every inline IAM statement, then none uses '*' in Action or Resource
-    assert list(iam_statements(template)), "no inline statement found: the check would be vacuous"
-    assert wildcard_problems(template) == []
+def test_iam_statements_have_no_wildcards(template: dict[str, Any], deployed: dict[str, Any]) -> None:
+    # given every inline IAM statement, as written and as deployed (policy templates expanded into
+    # the functions' roles), then none uses '*' in Action or Resource
+    for document in (template, deployed):
+        assert list(iam_statements(document)), "no inline statement found: the check would be vacuous"
+        assert wildcard_problems(document) == []
+
+
+def test_wildcard_check_catches_a_policy_template_that_expands_to_a_wildcard(template: dict[str, Any]) -> None:
+    # given a policy template whose expansion allows every index of the table ("<table>/index/*")
+    broken = copy.deepcopy(template)
+    crud = {"DynamoDBCrudPolicy": {"TableName": {"Ref": "InstallationsTable"}}}
+    broken["Resources"]["SweepFunction"]["Properties"]["Policies"].append(crud)
+    # when the deployed template is checked, then the expansion is reported
+    assert any("contains '*'" in problem for problem in wildcard_problems(sam_translate(broken)))
 
 
 @pytest.mark.parametrize(
@@ -1313,9 +1330,8 @@ def test_sqs_sample_bodies_are_events_the_rule_forwards(template: dict[str, Any]
 # --------------------------------------------------------------------------- storage and secrets
 
 
-def test_the_table_has_the_keys_and_indexes_the_code_queries_and_outlives_the_stack(template: dict[str, Any]) -> None:
-    # given the table as the stack creates it
-    table = template["Resources"]["InstallationsTable"]
+def test_the_table_has_the_keys_and_indexes_the_code_queries(template: dict[str, Any]) -> None:
+    # given the table as the stack creates it (kept when the stack goes: tests/test_template_adoption.py)
     spec = dynamodb_table_spec(template)
     # then its keys and TTL attribute are the code's (shared/store/keys.py)
     assert (spec["hash_key"], spec["range_key"], spec["ttl_attribute"]) == (PK, SK, TTL_ATTRIBUTE)
@@ -1326,10 +1342,6 @@ def test_the_table_has_the_keys_and_indexes_the_code_queries_and_outlives_the_st
     keys = {name: [(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]] for name, i in indexes.items()}
     assert keys == {SWEEP_INDEX: [(SWEEP_SHARD, "HASH"), (SWEEP_HOUR, "RANGE")], TENANT_INDEX: [(TENANT, "HASH")]}
     assert all(i["Projection"] == {"ProjectionType": "KEYS_ONLY"} for i in indexes.values())
-    # and the installations survive the stack: retained on delete and on replacement, deletion-protected
-    assert table["DeletionPolicy"] == "Retain"
-    assert table["UpdateReplacePolicy"] == "Retain"
-    assert table["Properties"]["DeletionProtectionEnabled"] is True
 
 
 def test_the_client_credentials_secret_holds_what_the_code_reads_and_no_value(own_table: dict[str, Any]) -> None:
