@@ -227,10 +227,11 @@ def test_functions_alarms_dashboard_and_outputs_name_the_adopted_table(adopted: 
 def test_by_default_the_stack_creates_its_table_and_uses_only_that(own: dict[str, Any]) -> None:
     # given the stack translated with the parameters at their defaults
     tables = [logical_id for logical_id, r in own["Resources"].items() if r["Type"] == TABLE]
-    # then it creates one table, protected from deletion (by the stack or by hand)
+    # then it creates one table, protected from deletion (by the stack, a replacement or by hand)
     assert len(tables) == 1
     [table] = tables
     assert own["Resources"][table]["DeletionPolicy"] == "Retain"
+    assert own["Resources"][table]["UpdateReplacePolicy"] == "Retain"
     assert own["Resources"][table]["Properties"]["DeletionProtectionEnabled"] is True
     # and nothing reaches for an existing table, and nothing dangles
     reached = reachable_references(own)
