@@ -7,6 +7,7 @@ never meets another engine on the machine. Needs root and Debian's docker.io (in
 apt-get when missing).
 """
 
+# ruff: noqa: S603, S607 - fixed commands: ip, nsenter, dockerd, docker, apt-get, debootstrap, tar, pip, sam
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 from devtools.sam_local.image import CACHE
 
 BRIDGE_CIDR = "172.29.93.1/24"  # the namespace's own Docker bridge; its gateway is where servers bind
-GATEWAY = BRIDGE_CIDR.split("/")[0]
+GATEWAY = BRIDGE_CIDR.split("/", maxsplit=1)[0]
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,18 @@ class Engine:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}"}
 
-    def run(self, command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, command: list[str], *, cwd: Path | None = None, capture_output: bool = False, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """`command` inside the namespace, talking to this engine."""
-        return subprocess.run(  # noqa: S603 - fixed arguments
-            [*enter(self.namespace), *command], env=self.env, text=True, **kwargs
+        return subprocess.run(
+            [*enter(self.namespace), *command],
+            check=False,
+            env=self.env,
+            text=True,
+            cwd=cwd,
+            capture_output=capture_output,
+            timeout=timeout,
         )
 
 
@@ -51,8 +60,8 @@ def ensure_docker_installed() -> None:
     if shutil.which("dockerd"):
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)  # noqa: S607
-    subprocess.run(  # noqa: S607
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
         ["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=300", "docker.io", "debootstrap"],
         check=True,
         env=env,
@@ -72,16 +81,18 @@ def private_engine(name: str | None = None, *, startup_timeout: float = 60.0) ->
     for path in (run_dir, data_root):
         path.mkdir(parents=True, exist_ok=True)
     socket = run_dir / "docker.sock"
-    subprocess.run(["ip", "netns", "add", namespace], check=True)  # noqa: S607
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
     dockerd: subprocess.Popen[bytes] | None = None
     try:
-        subprocess.run([*enter(namespace), "ip", "link", "set", "lo", "up"], check=True)  # noqa: S607
+        subprocess.run([*enter(namespace), "ip", "link", "set", "lo", "up"], check=True)
         log = (run_dir / "dockerd.log").open("wb")
-        dockerd = subprocess.Popen(  # noqa: S603 - fixed arguments
-            [*enter(namespace), "dockerd", "-H", f"unix://{socket}", "--bip", BRIDGE_CIDR]
-            + ["--data-root", str(data_root), "--exec-root", str(run_dir / "exec")]
-            + ["--pidfile", str(run_dir / "docker.pid"), "--storage-driver", "overlay2"]
-            + ["--log-level", "warn"],
+        dockerd = subprocess.Popen(
+            [
+                *enter(namespace),
+                *("dockerd", "-H", f"unix://{socket}", "--bip", BRIDGE_CIDR, "--log-level", "warn"),
+                *("--data-root", str(data_root), "--exec-root", str(run_dir / "exec")),
+                *("--pidfile", str(run_dir / "docker.pid"), "--storage-driver", "overlay2"),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -102,12 +113,12 @@ def private_engine(name: str | None = None, *, startup_timeout: float = 60.0) ->
             except subprocess.TimeoutExpired:
                 dockerd.kill()
                 dockerd.wait()
-        subprocess.run(["ip", "netns", "delete", namespace], check=False)  # noqa: S607
+        subprocess.run(["ip", "netns", "delete", namespace], check=False)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _remove_containers(namespace: str, socket: Path) -> None:
     env = {**os.environ, "DOCKER_HOST": f"unix://{socket}"}
-    ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()  # noqa: S607
+    ids = subprocess.run(["docker", "ps", "-aq"], check=False, env=env, capture_output=True, text=True).stdout.split()
     if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], env=env, capture_output=True)  # noqa: S607
+        subprocess.run(["docker", "rm", "-f", *ids], check=False, env=env, capture_output=True)

@@ -7,6 +7,7 @@ recipe, so only the first run pays for debootstrap (about 70 s); `docker import`
 SAM adds its Runtime Interface Emulator (shipped in the aws-sam-cli wheel) on top by itself.
 """
 
+# ruff: noqa: S603, S607 - fixed commands: ip, nsenter, dockerd, docker, apt-get, debootstrap, tar, pip, sam
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,50 @@ SUITE, MIRROR = "trixie", "http://deb.debian.org/debian"
 # awslambdaric 4.2.2 has cp313 manylinux wheels; boto3 is the one SAM CLI pins (a runtime's boto3).
 PACKAGES = ("awslambdaric==4.2.2", "boto3==1.43.108")
 PLATFORMS = {"x86_64": ("amd64", "manylinux2014_x86_64"), "arm64": ("arm64", "manylinux2014_aarch64")}
-BOOTSTRAP = '#!/bin/sh\ncd "${LAMBDA_TASK_ROOT:-/var/task}"\nexec /var/lang/bin/python3.13 -m awslambdaric "$_HANDLER"\n'
+# LOCAL_FORWARD (baked into a test image): relay the container's loopback ports to the local stack,
+# so the sandbox is reached at http://127.0.0.1:PORT as the settings require of a plain-http URL.
+BOOTSTRAP = """#!/bin/sh
+if [ -n "$LOCAL_FORWARD" ]; then
+  /var/lang/bin/python3.13 /var/runtime/local_forward.py &
+  i=0
+  while [ ! -e /tmp/.local-forward-ready ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+fi
+cd "${LAMBDA_TASK_ROOT:-/var/task}"
+exec /var/lang/bin/python3.13 -m awslambdaric "$_HANDLER"
+"""
+LOCAL_FORWARD = """import os, socket, threading
+
+def pipe(source, target):
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    try:
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+def serve(listener, remote):
+    while True:
+        client, _ = listener.accept()
+        try:
+            upstream = socket.create_connection(remote, timeout=10)
+        except OSError:
+            client.close()
+            continue
+        upstream.settimeout(None)
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+for spec in os.environ["LOCAL_FORWARD"].split():
+    local, remote = spec.split("=")
+    listener = socket.create_server(("127.0.0.1", int(local)))
+    host, port = remote.rsplit(":", 1)
+    threading.Thread(target=serve, args=(listener, (host, int(port))), daemon=True).start()
+open("/tmp/.local-forward-ready", "w").close()
+threading.Event().wait()
+"""
 IMAGE_ENV = {
     "LAMBDA_TASK_ROOT": "/var/task",
     "LAMBDA_RUNTIME_DIR": "/var/runtime",
@@ -35,7 +79,7 @@ IMAGE_ENV = {
 
 
 def recipe_key(arch: str) -> str:
-    recipe = repr((SUITE, PACKAGES, PLATFORMS[arch], BOOTSTRAP, sorted(IMAGE_ENV.items())))
+    recipe = repr((SUITE, PACKAGES, PLATFORMS[arch], BOOTSTRAP, LOCAL_FORWARD, sorted(IMAGE_ENV.items())))
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -52,17 +96,21 @@ def rootfs_tarball(arch: str = "x86_64", *, log: Path | None = None) -> Path:
     out = log.open("ab") if log else subprocess.DEVNULL
     with tempfile.TemporaryDirectory(dir=CACHE, prefix="rootfs-") as scratch:
         rootfs = Path(scratch) / "rootfs"
-        subprocess.run(  # noqa: S603 - fixed arguments
-            ["debootstrap", "--variant=minbase", f"--arch={debian_arch}", "--include=python3,ca-certificates", SUITE]
-            + [str(rootfs), MIRROR],
+        subprocess.run(
+            [
+                *("debootstrap", "--variant=minbase", f"--arch={debian_arch}", "--include=python3,ca-certificates"),
+                *(SUITE, str(rootfs), MIRROR),
+            ],
             check=True,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        subprocess.run(  # noqa: S603 - fixed arguments; installs into the image's tree only
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(rootfs / "var/runtime")]
-            + ["--platform", pip_platform, "--python-version", "3.13", "--implementation", "cp"]
-            + ["--only-binary=:all:", *PACKAGES],
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "install", "--quiet", "--no-compile"),
+                *("--target", str(rootfs / "var/runtime"), "--platform", pip_platform),
+                *("--python-version", "3.13", "--implementation", "cp", "--only-binary=:all:", *PACKAGES),
+            ],
             check=True,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -73,10 +121,11 @@ def rootfs_tarball(arch: str = "x86_64", *, log: Path | None = None) -> Path:
         bootstrap = rootfs / "var/runtime/bootstrap"
         bootstrap.write_text(BOOTSTRAP)
         bootstrap.chmod(0o755)
+        (rootfs / "var/runtime/local_forward.py").write_text(LOCAL_FORWARD)
         for doc in ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/cache/apt", "var/lib/apt/lists"):
             shutil.rmtree(rootfs / doc, ignore_errors=True)
         partial = tarball.with_suffix(".partial")
-        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(partial), "."], check=True)  # noqa: S607
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
         partial.rename(tarball)
     return tarball
 
@@ -90,7 +139,7 @@ def import_image(tarball: Path, repository: str, *, env: dict[str, str] | None =
     for change in changes:
         command += ["--change", change]
     image = f"{repository}:latest"
-    subprocess.run([*command, str(tarball), image], check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))  # noqa: S603
+    subprocess.run([*command, str(tarball), image], check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))
     return image
 
 

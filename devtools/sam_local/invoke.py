@@ -14,16 +14,20 @@ ExampleConsumerFunction's broker is served in this process behind a SigV4-checki
 prints one JSON object: sample name -> answer (what the in-process `invoke` returns).
 """
 
+# ruff: noqa: S603, S607 - fixed commands: ip, nsenter, dockerd, docker, apt-get, debootstrap, tar, pip, sam
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +41,7 @@ SAM = ROOT / ".venv-sam" / "bin" / "sam"
 VENV_BIN = ROOT / ".venv" / "bin"
 REGION, ACCOUNT = "us-east-1", "123456789012"
 KEYS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local-invoke"}
-MOTO_PORT = 4566
+MOTO_PORT, SANDBOX_PORT = 4566, 4567  # fixed: the image holds them (a private namespace's ports)
 
 
 def sam_build(arch: str = "x86_64") -> Path:
@@ -66,8 +70,9 @@ def sam_build(arch: str = "x86_64") -> Path:
     env["SAM_CLI_TELEMETRY"] = "0"
     log = work / "build.log"
     with log.open("wb") as out:
-        done = subprocess.run(  # noqa: S603 - our SAM CLI, fixed arguments
+        done = subprocess.run(
             [str(SAM), "build", "-t", str(source), "-b", str(build_dir), "--parallel"],
+            check=False,
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -79,15 +84,18 @@ def sam_build(arch: str = "x86_64") -> Path:
     return build_dir / "template.yaml"
 
 
-def lambda_image(endpoint: str, arch: str = "x86_64") -> str:
-    """The local image with AWS_ENDPOINT_URL baked in; its own repository per recipe and endpoint
-    (SAM reuses `<repo>:rapid-<arch>` whatever the base's tag)."""
-    key = hashlib.sha256(f"{recipe_key(arch)} {endpoint}".encode()).hexdigest()[:12]
+def lambda_image(bind: str, arch: str = "x86_64") -> str:
+    """The local image with AWS_ENDPOINT_URL (moto) and the sandbox's loopback relay baked in (SAM
+    passes a function no variable the template does not declare; the settings accept plain http
+    for loopback only); its own repository per recipe and address (SAM reuses
+    `<repo>:rapid-<arch>` whatever the base's tag)."""
+    env = {"AWS_ENDPOINT_URL": f"http://{bind}:{MOTO_PORT}", "LOCAL_FORWARD": f"{SANDBOX_PORT}={bind}:{SANDBOX_PORT}"}
+    key = hashlib.sha256(f"{recipe_key(arch)} {sorted(env.items())}".encode()).hexdigest()[:12]
     repository = f"bwp-sam-local-{arch.replace('_', '-')}-{key}"
-    present = subprocess.run(["docker", "image", "inspect", f"{repository}:latest"], capture_output=True)  # noqa: S607
+    present = subprocess.run(["docker", "image", "inspect", f"{repository}:latest"], check=False, capture_output=True)
     if present.returncode == 0:
         return f"{repository}:latest"
-    return import_image(rootfs_tarball(arch), repository, env={"AWS_ENDPOINT_URL": endpoint})
+    return import_image(rootfs_tarball(arch), repository, env=env)
 
 
 @contextmanager
@@ -98,11 +106,35 @@ def local_stack(bind: str, client_id: str, client_secret: str) -> Iterator[tuple
 
     moto = SerialisedMotoServer(ip_address=bind, port=MOTO_PORT)
     moto.start()
+    relay = socket.create_server((bind, SANDBOX_PORT))  # the containers' way to the loopback sandbox
+    threading.Thread(target=_relay, args=(relay, ("127.0.0.1", SANDBOX_PORT)), daemon=True).start()
     try:
-        with BuyWithPrimeSandbox(client_id=client_id, client_secret=client_secret, host=bind) as sandbox:
+        with BuyWithPrimeSandbox(client_id=client_id, client_secret=client_secret, port=SANDBOX_PORT) as sandbox:
             yield moto, sandbox
     finally:
+        relay.close()
         moto.stop()
+
+
+def _relay(listener: socket.socket, target: tuple[str, int]) -> None:
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    while True:
+        try:
+            client, _ = listener.accept()
+            upstream = socket.create_connection(target, timeout=10)
+        except OSError:
+            if listener.fileno() < 0:
+                return  # closed: the stack stopped
+            continue
+        upstream.settimeout(None)
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 
 
 def invoke_all(samples: list[Path], bind: str, template: Path, *, stream_logs: bool = False) -> dict[str, Any]:
@@ -117,10 +149,13 @@ def invoke_all(samples: list[Path], bind: str, template: Path, *, stream_logs: b
     os.environ.update({**KEYS, "AWS_DEFAULT_REGION": REGION})
     answers: dict[str, Any] = {}
     client_id, client_secret = "amzn1.application-oa2-client.local", secrets.token_urlsafe(24)
-    with local_stack(bind, client_id, client_secret) as (moto, sandbox), tempfile.TemporaryDirectory(prefix="bwp-sam-invoke-") as scratch:
+    with (
+        local_stack(bind, client_id, client_secret) as (_, sandbox),
+        tempfile.TemporaryDirectory(prefix="bwp-sam-invoke-") as scratch,
+    ):
         endpoint = f"http://{bind}:{MOTO_PORT}"
         os.environ["AWS_ENDPOINT_URL"] = endpoint  # this process's clients (the in-process broker)
-        image = lambda_image(endpoint)
+        image = lambda_image(bind)
         for sample in samples:
             requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
             function = function_for(sample)
@@ -138,7 +173,7 @@ def invoke_all(samples: list[Path], bind: str, template: Path, *, stream_logs: b
                 "EventsQueue": "",
                 "AppEventBus": bus.rpartition("/")[2],
             }
-            endpoints = {
+            endpoints = {  # in a container, its loopback port is relayed to the sandbox's here
                 "BWP_AUTHORIZE_URL": sandbox.authorize_url,
                 "BWP_TOKEN_URL": sandbox.token_url,
                 "BWP_GRAPHQL_URL": sandbox.graphql_url,
@@ -196,26 +231,40 @@ def sam_local_invoke(
     env = {**os.environ, **KEYS, "SAM_CLI_TELEMETRY": "0"}
     env.pop("AWS_ENDPOINT_URL", None)  # SAM itself talks to no AWS service here
     started = time.monotonic()
-    done = subprocess.run(  # noqa: S603 - our SAM CLI, fixed arguments
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     if stream_logs:
         print(f"--- {event.name} ({time.monotonic() - started:.1f} s)\n{done.stderr}", file=sys.stderr)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if done.returncode != 0 or not lines:
-        raise RuntimeError(f"sam local invoke {function} {event.name} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        raise RuntimeError(
+            f"sam local invoke {function} {event.name} failed ({done.returncode}):\n{done.stderr[-4000:]}"
+        )
     return json.loads(lines[-1])
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bind", required=True, help="the Docker bridge's gateway address")
+    parser.add_argument("--bind", help="the Docker bridge's gateway address")
     parser.add_argument("--logs", action="store_true", help="print each invoke's SAM and function logs")
+    parser.add_argument("--in-process", action="store_true", help="the in-process answers instead (no container)")
+    parser.add_argument("--output", type=Path, help="write the answers here (stdout carries the logs)")
     parser.add_argument("--template", type=Path, help="sam_build()'s template (default: build it now)")
     parser.add_argument("samples", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    template = args.template or sam_build()
-    print(json.dumps(invoke_all(args.samples, args.bind, template, stream_logs=args.logs), indent=2))
+    if args.in_process:
+        from devtools.local_invoke import invoke
+
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        answers = {sample.stem: invoke(sample) for sample in args.samples}
+    else:
+        if not args.bind:
+            parser.error("--bind is required")
+        answers = invoke_all(args.samples, args.bind, args.template or sam_build(), stream_logs=args.logs)
+    text = json.dumps(answers, indent=2)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        print(text)
     return 0
 
 
