@@ -56,17 +56,23 @@ def enter(namespace: str) -> list[str]:
     return ["nsenter", f"--net=/run/netns/{namespace}"]
 
 
-def ensure_docker_installed() -> None:
-    if shutil.which("dockerd"):
+def ensure_installed(commands: dict[str, str]) -> None:
+    """apt-get install the Debian package of each missing command ({command: package})."""
+    missing = sorted({package for command, package in commands.items() if shutil.which(command) is None})
+    if not missing:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=300", "docker.io", "debootstrap"],
+        ["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=300", *missing],
         check=True,
         env=env,
         stdout=subprocess.DEVNULL,
     )
+
+
+def ensure_docker_installed() -> None:
+    ensure_installed({"dockerd": "docker.io", "debootstrap": "debootstrap"})
 
 
 @contextmanager
