@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from devtools.sam_local.image import CACHE, MIRROR, PACKAGES, SUITE
@@ -68,17 +69,20 @@ def arm64_python() -> Path:
 
 
 def smoke() -> dict[str, dict[str, object]]:
-    """Each function's handler and native modules imported from its arm64 artifact under qemu."""
+    """Each function's handler and native modules imported from its arm64 artifact under qemu
+    (two at a time: one per core)."""
     template = sam_build("arm64")
     root = arm64_python()
-    results = {}
-    for logical_id, resource in load_template()["Resources"].items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        handler = resource["Properties"]["Handler"].rpartition(".")[0]
+    handlers = {
+        logical_id: resource["Properties"]["Handler"].rpartition(".")[0]
+        for logical_id, resource in load_template()["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
+
+    def one(logical_id: str) -> dict[str, object]:
         artifact = template.parent / logical_id
         done = subprocess.run(
-            [QEMU, "-L", str(root), str(root / "usr/bin/python3.13"), "-c", SMOKE, handler, *NATIVE],
+            [QEMU, "-L", str(root), str(root / "usr/bin/python3.13"), "-c", SMOKE, handlers[logical_id], *NATIVE],
             check=False,
             capture_output=True,
             text=True,
@@ -86,9 +90,14 @@ def smoke() -> dict[str, dict[str, object]]:
             env={"PYTHONPATH": f"{artifact}:{root / 'var/runtime'}", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         )
         if done.returncode != 0:
-            raise RuntimeError(f"{logical_id}: importing {handler} under qemu failed:\n{done.stderr[-3000:]}")
-        results[logical_id] = json.loads(done.stdout.splitlines()[-1])
-    return results
+            raise RuntimeError(
+                f"{logical_id}: importing {handlers[logical_id]} under qemu failed:\n{done.stderr[-3000:]}"
+            )
+        result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+        return result
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(handlers, pool.map(one, handlers), strict=True))
 
 
 if __name__ == "__main__":
