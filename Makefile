@@ -160,7 +160,8 @@ invoke-%: install events/%.json ## invoke a function with events/NAME.json
 
 # The real `sam local invoke` of every sample in a private dockerd (root; installs docker.io and
 # debootstrap with apt-get when missing, builds the Lambda image once into .cache/sam-local/),
-# each answer compared with the in-process one. Not part of `make test`: see README (Local invoke).
+# each answer compared with the in-process one, and the arm64 artifacts' import smoke test under
+# qemu-user-static. Also run by `make pytest` (so `make test` and CI): about 4 min warm, 7 min cold.
 invoke-test: $(VENV)/.installed $(SAM_VENV)/.installed ## every sample through the real sam local invoke, against the in-process answers
 	$(BIN)/pytest -q -p no:cacheprovider -m container tests/e2e/test_sam_local_invoke.py
 
