@@ -50,10 +50,11 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
         if os.environ.get("CI", "").strip().lower() == "true":
             pytest.fail("CI needs the sam local invoke test: it must run as root (network namespace, dockerd)")
         pytest.skip("sam local invoke in a private dockerd needs root")
-    from devtools.sam_local.engine import private_engine
+    from devtools.sam_local.engine import ensure_docker_installed, private_engine
     from devtools.sam_local.image import rootfs_tarball
     from devtools.sam_local.invoke import sam_build
 
+    ensure_docker_installed()  # docker.io and debootstrap, with apt-get on a fresh machine
     scratch = tmp_path_factory.mktemp("sam-invoke")
     started = time.monotonic()
     template = sam_build()  # outside the namespace: the build downloads wheels
