@@ -172,5 +172,5 @@ replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STAC
 	$(BIN)/bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam .tools *.egg-info $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
+	rm -rf .aws-sam .tools .cache *.egg-info $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
