@@ -85,11 +85,18 @@ class LocalFunctionUrl:
     function is), `serve(function)` answers, `stop()` closes."""
 
     def __init__(
-        self, logical_id: str, *, secrets: Mapping[str, str], region: str, account_id: str, port: int = 0
+        self,
+        logical_id: str,
+        *,
+        secrets: Mapping[str, str],
+        region: str,
+        account_id: str,
+        port: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
         self.logical_id = logical_id
         self._secrets, self._region, self._account_id = dict(secrets), region, account_id
-        self._front = LocalFront([Route("ANY", None, logical_id)], port=port, account_id=account_id)
+        self._front = LocalFront([Route("ANY", None, logical_id)], host=host, port=port, account_id=account_id)
 
     @property
     def url(self) -> str:

@@ -11,6 +11,9 @@ FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "pipeline.yaml"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs the local stack (moto server, sandbox, HTTP front) on loopback")
+    config.addinivalue_line(
+        "markers", "container: the real sam local invoke in a private dockerd (root, network namespace)"
+    )
     config.addinivalue_line("markers", "browser: drives headless Chromium (needs /usr/bin/chromium)")
 
 
