@@ -294,30 +294,11 @@ def test_partner_bus_configuration_creates_the_bus_its_rule_and_archive(
         assert dimensions.get("EventBusName", PARTNER_SOURCE) == PARTNER_SOURCE
 
 
-def test_update_with_a_parameter_change_updates_in_place(
-    engine: LocalStack, built_template: Path, partner_stack: dict[str, str]
-) -> None:
-    _deploy(engine, built_template, PARTNER_STACK, **PARTNER_PARAMETERS, EventBatchSize="5", LogLevel="DEBUG")
-    status = engine.client("cloudformation").describe_stacks(StackName=PARTNER_STACK)["Stacks"][0]["StackStatus"]
-    assert status == "UPDATE_COMPLETE"
-    updated = _resources(engine, PARTNER_STACK)
-    for logical_id in ("InstallationsTable", "EventsQueue", "EventsFunction", "PartnerEventBus"):
-        assert updated[logical_id] == partner_stack[logical_id], logical_id
-    lambda_ = engine.client("lambda")
-    queue_arn = _queue_arn(engine, updated["EventsQueue"])
-    (mapping,) = [
-        m for m in lambda_.list_event_source_mappings()["EventSourceMappings"] if m["EventSourceArn"] == queue_arn
-    ]
-    assert mapping["BatchSize"] == 5
-    configuration = lambda_.get_function(FunctionName=updated["EventsFunction"])["Configuration"]
-    assert configuration["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
-    assert configuration["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
-
-
 def test_only_the_buy_with_prime_event_reaches_the_created_queue(
     engine: LocalStack, partner_stack: dict[str, str]
 ) -> None:
-    # This LocalStack runs no function: stop EventsFunction's mapping from taking the messages.
+    # This LocalStack runs no function: stop EventsFunction's mapping from taking the messages. (Before
+    # the update: after one, LocalStack 2026.3.0 can leave a second poller running that ignores this.)
     lambda_ = engine.client("lambda")
     queue_url = partner_stack["EventsQueue"]
     queue_arn = _queue_arn(engine, queue_url)
@@ -346,9 +327,30 @@ def test_only_the_buy_with_prime_event_reaches_the_created_queue(
     answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2)
     received += [json.loads(m["Body"]) for m in answer.get("Messages", [])]
     counts = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    pollers = [line for line in engine.log_tail(100000).splitlines() if "sqs_poller" in line]
     assert [(b["source"], b["detail-type"], b["detail"]) for b in received] == [
         (PARTNER_SOURCE, "ORDER_CREATED", {"orderId": "e2e-1"})
-    ], (counts, lambda_.get_event_source_mapping(UUID=mapping["UUID"]), engine.log_tail(80))
+    ], ({k: v for k, v in counts.items() if k.startswith("Approximate")}, pollers[-5:])
+
+
+def test_update_with_a_parameter_change_updates_in_place(
+    engine: LocalStack, built_template: Path, partner_stack: dict[str, str]
+) -> None:
+    _deploy(engine, built_template, PARTNER_STACK, **PARTNER_PARAMETERS, EventBatchSize="5", LogLevel="DEBUG")
+    status = engine.client("cloudformation").describe_stacks(StackName=PARTNER_STACK)["Stacks"][0]["StackStatus"]
+    assert status == "UPDATE_COMPLETE"
+    updated = _resources(engine, PARTNER_STACK)
+    for logical_id in ("InstallationsTable", "EventsQueue", "EventsFunction", "PartnerEventBus"):
+        assert updated[logical_id] == partner_stack[logical_id], logical_id
+    lambda_ = engine.client("lambda")
+    queue_arn = _queue_arn(engine, updated["EventsQueue"])
+    (mapping,) = [
+        m for m in lambda_.list_event_source_mappings()["EventSourceMappings"] if m["EventSourceArn"] == queue_arn
+    ]
+    assert mapping["BatchSize"] == 5
+    configuration = lambda_.get_function(FunctionName=updated["EventsFunction"])["Configuration"]
+    assert configuration["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+    assert configuration["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
 
 
 # ------------------------------------------------------------------ an existing partner bus
