@@ -9,6 +9,8 @@ SAM_VENV  := .venv-sam
 # checkov pins an old boto3 and packaging: its own virtual environment, like SAM CLI's.
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+# LocalStack community (a real CloudFormation engine, run without Docker): its own too.
+LOCALSTACK_VENV := .venv-localstack
 BIN       := $(VENV)/bin
 SAM       := $(SAM_VENV)/bin/sam
 ENV       ?= default
@@ -23,7 +25,7 @@ venv_ok = $(1)/bin/python -c 'import sys, pip; sys.exit(sys.version_info[:2] != 
 venv_force = $(if $(shell $(call venv_ok,$(1)) && echo ok),,FORCE)
 FORCE:
 
-.PHONY: FORCE help install browser lint format typecheck unit pytest e2e invoke-test demo dev screenshots bench validate lock audit build test deploy redrive replay clean
+.PHONY: FORCE help install browser localstack deploy-local-test lint format typecheck unit pytest e2e invoke-test demo dev screenshots bench validate lock audit build test deploy redrive replay clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,6 +61,20 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt $(call venv_force,$(CHECKOV
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	@touch $@
 
+# LocalStack and the two plugins that run it offline (localstack-offline/): a real CloudFormation
+# engine for tests/e2e/test_cloudformation_deploy.py, which `sam deploy`s template.yaml onto it.
+$(LOCALSTACK_VENV)/.installed: requirements/localstack.txt localstack-offline/pyproject.toml localstack-offline/bwp_localstack_offline.py $(call venv_force,$(LOCALSTACK_VENV))
+	@py=$$(scripts/find-python313.sh); $(call venv_ok,$(LOCALSTACK_VENV)) || { rm -rf $(LOCALSTACK_VENV); "$$py" -m venv $(LOCALSTACK_VENV); }
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet -r requirements/localstack.txt
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall ./localstack-offline
+	@touch $@
+
+localstack: $(LOCALSTACK_VENV)/.installed ## install LocalStack community into its own virtual environment (for the deploy test)
+
+deploy-local-test: $(VENV)/.installed $(SAM_VENV)/.installed $(LOCALSTACK_VENV)/.installed ## sam build + sam deploy/update/delete of template.yaml onto LocalStack on loopback
+	$(BIN)/pytest -q tests/e2e/test_cloudformation_deploy.py
+
 lint: $(VENV)/.installed ## ruff (lint + format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -73,10 +89,10 @@ typecheck: $(VENV)/.installed ## mypy --strict over src/ and sandbox/
 unit: $(VENV)/.installed $(SAM_VENV)/.installed ## the fast loop: every test but the local stack, browser and reliability suites
 	$(BIN)/pytest -q tests --ignore=tests/e2e --ignore=tests/reliability
 
-pytest: $(VENV)/.installed $(SAM_VENV)/.installed $(CHROMIUM) ## every test (moto, sandbox, local stack, Chromium), with src/'s coverage
+pytest: $(VENV)/.installed $(SAM_VENV)/.installed $(LOCALSTACK_VENV)/.installed $(CHROMIUM) ## every test (moto, sandbox, local stack, Chromium, LocalStack deploy), with src/'s coverage
 	$(BIN)/pytest --cov=src --cov-report=term:skip-covered
 
-e2e: $(VENV)/.installed $(CHROMIUM) ## end-to-end tests only: the local stack and headless Chromium
+e2e: $(VENV)/.installed $(SAM_VENV)/.installed $(LOCALSTACK_VENV)/.installed $(CHROMIUM) ## end-to-end tests only: the local stack and headless Chromium
 	$(BIN)/pytest -m e2e tests/e2e
 
 demo: $(VENV)/.installed ## the whole system on this machine, one scripted run with a report (no AWS, no Docker)
@@ -172,5 +188,5 @@ replay: $(VENV)/.installed ## re-send kept events, e.g. OUTCOME=unroutable (STAC
 	$(BIN)/bwpctl --stack "$(STACK)" replay $(or $(OUTCOME),unroutable)
 
 clean: ## remove build output, caches and virtual environments
-	rm -rf .aws-sam .tools .cache *.egg-info $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
+	rm -rf .aws-sam .tools .cache *.egg-info $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AUDIT_VENV) $(LOCALSTACK_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-stack.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
