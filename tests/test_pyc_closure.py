@@ -46,3 +46,22 @@ def test_main_writes_unchecked_hash_bytecode_that_names_the_lambda_path(tmp_path
     assert b"/var/task/lib_b.py" in data
     assert not Path(importlib.util.cache_from_source(str(tmp_path / "lib_c.py"))).exists()
     assert main([]) == 2
+
+
+def test_every_artifact_ships_each_of_our_packages_its_handler_can_import() -> None:
+    """src/Makefile's `finish` lists the code folders of each artifact: every package of ours the
+    handler reaches (lazily too) must be among them, or the function fails to import on Lambda."""
+    import re
+
+    src = Path(__file__).resolve().parent.parent / "src"
+    ours = {p.name for p in src.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    builds = re.findall(
+        r"^build-(\w+):.*?\$\(call finish,([^,]+),([\w.]+)\)", (src / "Makefile").read_text(), re.M | re.S
+    )
+    assert len(builds) >= 6
+    for function, folders, handler in builds:
+        reached = {name.split(".")[0] for name in closure(str(src), handler, ours)} & ours
+        shipped = set(folders.split())
+        assert reached <= shipped, (
+            f"{function} ships {sorted(shipped)} but its handler imports {sorted(reached - shipped)}"
+        )
