@@ -60,6 +60,26 @@ def function_env(function: str, local_names: dict[str, str], overrides: dict[str
     return env
 
 
+def seed_local_resources(client_id: str, client_secret: str) -> dict[str, str]:
+    """Create the table (from the template), the client-credentials secret and the app bus in the
+    AWS the boto3 clients point at (moto); the names the template's Refs resolve to."""
+    import boto3
+
+    table = table_create_arguments(name="local-installations")
+    boto3.client("dynamodb").create_table(**table)
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="local-client-credentials",
+        SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret}),
+    )
+    bus = boto3.client("events").create_event_bus(Name="local-app-events")["EventBusArn"]
+    return {
+        "InstallationsTable": table["TableName"],
+        "ClientCredentialsSecret": secret["ARN"],
+        "EventsQueue": "",  # no queue in an invoke: records sent back keep the queue's own timeout
+        "AppEventBus": bus.rpartition("/")[2],
+    }
+
+
 def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
     """Create the table and secret in moto, start the sandbox, seed the sample installation, invoke."""
     import boto3
@@ -76,27 +96,14 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
     client_id, client_secret = "amzn1.application-oa2-client.local", secrets.token_urlsafe(24)
     with mock_aws(), BuyWithPrimeSandbox(client_id=client_id, client_secret=client_secret) as sandbox:
         dynamodb = boto3.client("dynamodb")
-        table = table_create_arguments(name="local-installations")
-        dynamodb.create_table(**table)
-        secret = boto3.client("secretsmanager").create_secret(
-            Name="local-client-credentials",
-            SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret}),
-        )
-        local_names = {
-            "InstallationsTable": table["TableName"],
-            "ClientCredentialsSecret": secret["ARN"],
-            "EventsQueue": "",  # no queue in an invoke: records sent back keep the queue's own timeout
-            "AppEventBus": boto3.client("events")
-            .create_event_bus(Name="local-app-events")["EventBusArn"]
-            .rpartition("/")[2],
-        }
+        local_names = seed_local_resources(client_id, client_secret)
         sandbox_endpoints = {
             "BWP_AUTHORIZE_URL": sandbox.authorize_url,
             "BWP_TOKEN_URL": sandbox.token_url,
             "BWP_GRAPHQL_URL": sandbox.graphql_url,
         }
         env = function_env(function, local_names, {**sandbox_endpoints, **overrides})
-        _seed_sample_installation(dynamodb, table["TableName"], sandbox)
+        _seed_sample_installation(dynamodb, local_names["InstallationsTable"], sandbox)
         os.environ.update({k: v for k, v in env.items() if k.startswith("POWERTOOLS_")})
         if function == "ExampleConsumerFunction":
             broker_env = function_env("TokenBrokerFunction", local_names, sandbox_endpoints)
@@ -108,7 +115,7 @@ def invoke(event_file: Path, function: str | None = None) -> dict[str, Any]:
         finally:
             handler.reset_dependencies()
         if function == "EventsFunction":
-            answer = {"response": answer, "stored": _stored_summary(dynamodb, table["TableName"])}
+            answer = {"response": answer, "stored": _stored_summary(dynamodb, local_names["InstallationsTable"])}
         return answer
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib
 import json
 import re
 import shlex
@@ -38,6 +39,7 @@ from devtools.template import (
 from sandbox.server import BuyWithPrimeSandbox
 from shared.settings import ENVIRONMENT_VARIABLES, PUBLISHED_VERIFICATION_KEY, load_settings
 from shared.store.keys import PK, SK, SWEEP_HOUR, SWEEP_INDEX, SWEEP_SHARD, TENANT, TENANT_INDEX, TTL_ATTRIBUTE
+from shared.wiring import SharedDependencies
 from tests.app_driver import AppDriver
 from tests.conftest import TABLE_NAME
 from tests.events_driver import EventsDriver
@@ -687,7 +689,10 @@ def settings_functions(template: dict[str, Any]) -> list[str]:
     found = []
     for function_id, function in functions(template).items():
         package = str(function["Properties"]["Handler"]).split(".")[0]
-        if any("(SharedDependencies)" in p.read_text() for p in (PROJECT_ROOT / "src" / package).glob("*.py")):
+        if not (PROJECT_ROOT / "src" / package / "dependencies.py").exists():
+            continue
+        dependencies = importlib.import_module(f"{package}.dependencies").Dependencies
+        if issubclass(dependencies, SharedDependencies):
             found.append(function_id)
     return found
 

@@ -143,8 +143,14 @@ def invoke_all(samples: list[Path], bind: str, template: Path, *, stream_logs: b
     import boto3
     import requests
 
-    from devtools.local_invoke import EVENTS, _seed_sample_installation, _stored_summary, function_env, function_for
-    from devtools.template import table_create_arguments
+    from devtools.local_invoke import (
+        EVENTS,
+        _seed_sample_installation,
+        _stored_summary,
+        function_env,
+        function_for,
+        seed_local_resources,
+    )
 
     os.environ.update({**KEYS, "AWS_DEFAULT_REGION": REGION})
     answers: dict[str, Any] = {}
@@ -160,26 +166,14 @@ def invoke_all(samples: list[Path], bind: str, template: Path, *, stream_logs: b
             requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
             function = function_for(sample)
             dynamodb = boto3.client("dynamodb")
-            table = table_create_arguments(name="local-installations")
-            dynamodb.create_table(**table)
-            secret = boto3.client("secretsmanager").create_secret(
-                Name="local-client-credentials",
-                SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret}),
-            )
-            bus = boto3.client("events").create_event_bus(Name="local-app-events")["EventBusArn"]
-            local_names = {
-                "InstallationsTable": table["TableName"],
-                "ClientCredentialsSecret": secret["ARN"],
-                "EventsQueue": "",
-                "AppEventBus": bus.rpartition("/")[2],
-            }
+            local_names = seed_local_resources(client_id, client_secret)
             endpoints = {  # in a container, its loopback port is relayed to the sandbox's here
                 "BWP_AUTHORIZE_URL": sandbox.authorize_url,
                 "BWP_TOKEN_URL": sandbox.token_url,
                 "BWP_GRAPHQL_URL": sandbox.graphql_url,
             }
             overrides = json.loads((EVENTS / "env.json").read_text(encoding="utf-8")).get(function, {})
-            _seed_sample_installation(dynamodb, table["TableName"], sandbox)
+            _seed_sample_installation(dynamodb, local_names["InstallationsTable"], sandbox)
             with _broker_url(function, local_names, endpoints, bind) as broker_url:
                 if broker_url:
                     overrides = {**overrides, "TOKEN_BROKER_URL": broker_url}
@@ -188,7 +182,7 @@ def invoke_all(samples: list[Path], bind: str, template: Path, *, stream_logs: b
                 env_file.write_text(json.dumps({function: env}, indent=1), encoding="utf-8")
                 answer = sam_local_invoke(template, function, sample, env_file, image, stream_logs=stream_logs)
             if function == "EventsFunction":
-                answer = {"response": answer, "stored": _stored_summary(dynamodb, table["TableName"])}
+                answer = {"response": answer, "stored": _stored_summary(dynamodb, local_names["InstallationsTable"])}
             answers[sample.stem] = answer
     return answers
 
