@@ -33,7 +33,7 @@ def _runs(job: dict[str, Any]) -> list[str]:
 
 def _uses(job: dict[str, Any], action: str) -> dict[str, Any]:
     (step,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith(action + "@")]
-    return step
+    return dict(step)
 
 
 def ci_run_command() -> tuple[str, dict[str, str]]:
@@ -98,7 +98,7 @@ def test_the_test_job_has_the_python_the_lambdas_run_a_pip_cache_and_chromium(wo
 def test_the_deploy_environments_are_samconfig_environments_and_ci_deploys_what_it_built(
     workflow: dict[str, Any],
 ) -> None:
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as True
+    triggers: Any = workflow.get("on") or workflow[True]  # type: ignore[index]  # YAML 1.1: a bare `on` is True
     offered = triggers["workflow_dispatch"]["inputs"]["environment"]["options"]
     samconfig = tomllib.loads((PROJECT_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     assert set(offered) <= {name for name in samconfig if name != "version"}
